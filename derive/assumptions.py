@@ -1,0 +1,78 @@
+"""The assumptions catalog: every hypothesis a derivation step may cite, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """One named hypothesis.
+
+    ``key`` is what steps cite, ``latex`` the statement as it appears in a report,
+    ``plain`` one line for terminals and docstrings.
+    """
+
+    key: str
+    latex: str
+    plain: str
+
+
+_ALL = (
+    Assumption("indep-wx", r"$w_i$ and $x_j$ are independent for all $i, j$", "weights and inputs are independent"),
+    Assumption("iid-w", r"the $w_i$ are i.i.d.", "weights are independent and identically distributed"),
+    Assumption("iid-x", r"the $x_i$ are i.i.d.", "inputs are independent and identically distributed"),
+    Assumption("zero-mean-w", r"$\mathbb{E}[w] = 0$", "weights have mean zero"),
+    Assumption("zero-mean-x", r"$\mathbb{E}[x] = 0$", "inputs have mean zero"),
+    Assumption(
+        "symmetric-z", r"the density of $z$ satisfies $f_z(t) = f_z(-t)$", "the pre-activation z is symmetric about 0"
+    ),
+    Assumption("gaussian-z", r"$z \sim \mathcal{N}(0, \sigma^2)$", "the pre-activation is Gaussian with mean 0"),
+    Assumption(
+        "linear-regime",
+        r"$\phi(z) \approx z$ for the $z$ that occur",
+        "the activation is used in its linear regime (Glorot and Bengio's premise)",
+    ),
+    Assumption(
+        "indep-grad",
+        r"$\delta_y$ is independent of $w$, the $\delta_{y,k}$ are i.i.d.",
+        "backpropagated gradients are independent of the weights, and i.i.d.",
+    ),
+    Assumption(
+        "zero-mean-grad",
+        r"$\mathbb{E}[\delta_y] = 0$",
+        "backpropagated gradients have mean zero (they pass through mean-zero weights)",
+    ),
+    Assumption(
+        "layer-stack",
+        r"$x_{l} = \phi(y_{l-1})$ and every layer satisfies the one-layer assumptions",
+        "each layer feeds the next and satisfies the one-layer assumptions",
+    ),
+    Assumption(
+        "variance-preserving",
+        r"$\operatorname{Var}(y_l) = \operatorname{Var}(y_{l-1})$ is the goal",
+        "the initialization should keep the variance constant across layers",
+    ),
+    Assumption("uniform-w", r"$w \sim \mathcal{U}(-b, b)$", "weights are uniform on [-b, b]"),
+    Assumption("zero-init", r"all weights and biases are $0$", "every weight and bias starts at zero"),
+    Assumption(
+        "constant-init",
+        r"$W^{(1)}_{ji} = c_1$, $W^{(2)}_{kj} = c_2$, $b^{(1)}_j = b_1$",
+        "every weight of a layer starts at the same constant",
+    ),
+    Assumption(
+        "differentiable",
+        r"$\phi$ and the loss $\ell$ are differentiable",
+        "the activation and the loss are differentiable",
+    ),
+)
+
+ASSUMPTIONS: dict[str, Assumption] = {a.key: a for a in _ALL}
+
+
+def lookup(key: str) -> Assumption:
+    """The assumption called ``key``; KeyError names the known keys otherwise."""
+    try:
+        return ASSUMPTIONS[key]
+    except KeyError:
+        raise KeyError(f"unknown assumption {key!r}; known: {', '.join(ASSUMPTIONS)}") from None

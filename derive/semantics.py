@@ -1,0 +1,275 @@
+"""The second, semantic check: evaluate a derivation's lines exactly under concrete models.
+
+A *model* turns a line of a derivation (an expression with unevaluated ``E``/``Var``) into
+an exact value. The main kind is a :class:`Family`: a concrete distribution family
+(Normal, Uniform, Laplace, with symbolic parameters) for every random symbol, the symbols
+drawn independently, each family chosen to satisfy the assumptions the chain states
+(``zero-mean-w`` gives w a mean-zero member, ``symmetric-z`` a symmetric one, ...).
+
+Moments of polynomials are computed exactly: the polynomial is expanded into monomials and
+each monomial factorizes over the (independent) random symbols into raw moments, which come
+from ``sympy.stats``. Non-polynomial functions of one random symbol (ReLU, leaky ReLU) are
+integrated against its density on each half-line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+import sympy as sp
+
+from .expr import E, Var, f_z, sigma
+
+#: Random symbols' base names; anything else free in a line is a parameter.
+RANDOM_BASES = ("w", "x", "z", r"\delta_{y}", "y")
+
+
+def _base(sym) -> str | None:
+    name = sym.base.label.name if isinstance(sym, sp.Indexed) else getattr(sym, "name", None)
+    return name if name in RANDOM_BASES else None
+
+
+def _random_atoms(expr) -> list:
+    atoms = [s for s in expr.atoms(sp.Symbol, sp.Indexed) if _base(s) is not None]
+    # An Indexed's own base/label symbols are not random atoms of their own.
+    indexed = [s for s in atoms if isinstance(s, sp.Indexed)]
+    labels = {s.base.label for s in indexed}
+    return sorted((s for s in atoms if s not in labels), key=sp.default_sort_key)
+
+
+def _tag(base: str) -> str:
+    return base.replace("\\", "").replace("{", "").replace("}", "").replace("_", "")
+
+
+@cache
+def _distribution(kind: str, base: str):
+    """A mean-zero, symmetric sympy.stats random symbol of family ``kind`` for ``base``."""
+    import sympy.stats as st
+
+    tag = _tag(base)
+    if kind == "normal":
+        # z's scale is the derivations' own sigma, so that "z ~ N(0, sigma^2)" means one thing.
+        scale = sigma if base == "z" else sp.Symbol(f"sigma_{tag}", positive=True)
+        return st.Normal(f"N_{tag}", 0, scale)
+    if kind == "uniform":
+        half = sp.Symbol(f"h_{tag}", positive=True)
+        return st.Uniform(f"U_{tag}", -half, half)
+    if kind == "laplace":
+        return st.Laplace(f"L_{tag}", 0, sp.Symbol(f"b_{tag}", positive=True))
+    raise ValueError(f"unknown family {kind!r}")
+
+
+@cache
+def _centered_moment(kind: str, base: str, power: int):
+    import sympy.stats as st
+
+    return sp.expand(st.E(_distribution(kind, base) ** power))
+
+
+@cache
+def _raw_moment(kind: str, base: str, centered: bool, power: int):
+    """E[X^power]; a non-centered X is m + Y with Y centered and m a free symbolic mean."""
+    if centered:
+        return _centered_moment(kind, base, power)
+    mean = sp.Symbol(f"m_{_tag(base)}", real=True)
+    return sp.expand(
+        sum(sp.binomial(power, j) * mean ** (power - j) * _centered_moment(kind, base, j) for j in range(power + 1))
+    )
+
+
+@cache
+def _density(kind: str, base: str, centered: bool):
+    import sympy.stats as st
+
+    if not centered:
+        raise NotImplementedError("densities are used for symmetric pre-activations only")
+    return st.density(_distribution(kind, base))
+
+
+def _centered(base: str, assumptions: frozenset[str]) -> bool:
+    if base == "z":
+        return bool({"symmetric-z", "gaussian-z"} & assumptions)
+    if base == r"\delta_{y}":
+        return "zero-mean-grad" in assumptions
+    return f"zero-mean-{base}" in assumptions
+
+
+def expand_sums(expr):
+    """Carry out the finite sums and products of a line whose sizes are concrete (nothing else)."""
+    return sp.sympify(expr).replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), lambda e: e.doit())
+
+
+_POSITIVE = sp.Symbol("s_pos", positive=True)
+
+
+@cache
+def _half_moment(kind: str, base: str, power: int):
+    """Integral of s^power * f(s) over s > 0, for the family's (symmetric) density f."""
+    dens = _density(kind, base, True)
+    return sp.integrate(_POSITIVE**power * dens(_POSITIVE), (_POSITIVE, 0, sp.oo))
+
+
+def _integrate_split(body, var, low, high, kind: str, base: str):
+    """Integral of body(t) * f(t) over [low, high], low in {-oo, 0}, high in {0, oo}.
+
+    Each half-line is taken with t = +s or t = -s for a positive symbol s, where max(0, t), |t|
+    and Heaviside(t) resolve; the body is then a polynomial in s and the integral a sum of the
+    family's half-line moments (f is symmetric, so both halves use the same moments).
+    """
+    if low not in (-sp.oo, 0) or high not in (0, sp.oo):
+        raise NotImplementedError(f"integral over [{low}, {high}]")
+    total = sp.S.Zero
+    for sign, used in ((1, high == sp.oo), (-1, low == -sp.oo)):
+        if not used:
+            continue
+        poly = sp.Poly(sp.expand(body.subs(var, sign * _POSITIVE)), _POSITIVE)
+        for (power,), coeff in poly.terms():
+            total += coeff * _half_moment(kind, base, power)
+    return total
+
+
+@dataclass(frozen=True)
+class Family:
+    """Independent draws from one distribution family, shaped by the chain's assumptions."""
+
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    def applies(self, assumptions: frozenset[str]) -> bool:
+        return "gaussian-z" not in assumptions or self.kind == "normal"
+
+    def evaluate(self, expr, assumptions: frozenset[str]):
+        return sp.expand(self._eval(expand_sums(expr), assumptions))
+
+    def same(self, left, right) -> bool:
+        diff = sp.expand(left - right)
+        return diff == 0 or sp.simplify(diff) == 0
+
+    # -- internals -------------------------------------------------------------------------
+    def _eval(self, expr, assumptions):
+        if isinstance(expr, Var):
+            inner = expr.args[0]
+            return self._expect(inner**2, assumptions) - self._expect(inner, assumptions) ** 2
+        if isinstance(expr, E):
+            return self._expect(expr.args[0], assumptions)
+        if isinstance(expr, sp.Integral):
+            ((var, low, high),) = expr.limits
+            body = sp.cancel(expr.function / f_z(var))
+            if body.has(f_z) or not body.is_polynomial(var) and not body.has(sp.Max, sp.Heaviside):
+                return expr.doit()  # an explicit density: let SymPy integrate it
+            return _integrate_split(body, var, low, high, self.kind, "z")
+        if not expr.args:
+            return expr
+        return expr.func(*(self._eval(arg, assumptions) for arg in expr.args))
+
+    def _moment(self, atom, power, assumptions):
+        base = _base(atom)
+        return _raw_moment(self.kind, base, _centered(base, assumptions), int(power))
+
+    def _expect(self, arg, assumptions):
+        arg = sp.expand(arg)
+        atoms = _random_atoms(arg)
+        if not atoms:
+            return arg
+        if arg.is_polynomial(*atoms):
+            total = sp.S.Zero
+            for term in sp.Add.make_args(arg):
+                coeff, value = sp.S.One, sp.S.One
+                powers = term.as_powers_dict()
+                for factor, power in powers.items():
+                    if factor in atoms:
+                        value *= self._moment(factor, power, assumptions)
+                    else:
+                        coeff *= factor**power
+                total += coeff * value
+            return total
+        if len(atoms) == 1:
+            return self._expect_univariate(arg, atoms[0], assumptions)
+        raise NotImplementedError(f"cannot evaluate E[{arg}] exactly")
+
+    def _expect_univariate(self, arg, atom, assumptions):
+        base = _base(atom)
+        if not _centered(base, assumptions):
+            raise NotImplementedError(f"E[{arg}] needs a symmetric {base}")
+        return _integrate_split(arg, atom, -sp.oo, sp.oo, self.kind, base)
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """High-precision numerical quadrature (mpmath) with z ~ N(0, sigma^2) at a concrete sigma.
+
+    Used where only one exact family satisfies a chain's assumptions (Gaussian pre-activations):
+    the exact Normal family and this independent route must agree to ``digits`` digits.
+    """
+
+    sigma_value: str
+    digits: int = 30
+
+    @property
+    def name(self) -> str:
+        return f"quadrature(sigma={self.sigma_value})"
+
+    def applies(self, assumptions: frozenset[str]) -> bool:
+        return "gaussian-z" in assumptions
+
+    def evaluate(self, expr, assumptions):
+        import mpmath
+
+        u = sp.Dummy("u", real=True)
+        sig = sp.Float(self.sigma_value, self.digits + 10)
+        dens = sp.exp(-(u**2) / (2 * sig**2)) / (sig * sp.sqrt(2 * sp.pi))
+        zsym = sp.Symbol("z", real=True)
+
+        def quad(integrand, low=-sp.oo, high=sp.oo):
+            fn = sp.lambdify(u, integrand.subs(sigma, sig), modules="mpmath")
+            points = [low, 0, high] if (low < 0) and (high > 0) else [low, high]
+            as_mp = [mpmath.inf if p == sp.oo else -mpmath.inf if p == -sp.oo else mpmath.mpf(p) for p in points]
+            return sp.Float(mpmath.quad(fn, as_mp), self.digits + 5)
+
+        def walk(e):
+            if isinstance(e, Var):
+                inner = e.args[0].subs(zsym, u)
+                return quad(inner**2 * dens) - quad(inner * dens) ** 2
+            if isinstance(e, E):
+                return quad(e.args[0].subs(zsym, u) * dens)
+            if isinstance(e, sp.Integral):
+                ((var, low, high),) = e.limits
+                body = e.function.replace(f_z, lambda arg: dens.subs(u, arg)).subs(var, u)
+                return quad(body, low, high)
+            if not e.args:
+                return e.subs(sigma, sig)
+            return e.func(*(walk(arg) for arg in e.args))
+
+        with mpmath.workdps(self.digits + 10):
+            return sp.N(walk(expr), self.digits + 5)
+
+    def same(self, left, right) -> bool:
+        return abs(sp.N(left - right, self.digits)) < sp.Float(10) ** (-self.digits + 5)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A deterministic model: concrete values (or a function) substituted into every line."""
+
+    name: str
+    apply: Callable = field(compare=False)
+
+    def applies(self, assumptions: frozenset[str]) -> bool:
+        return True
+
+    def evaluate(self, expr, assumptions):
+        return sp.simplify(self.apply(expr))
+
+    def same(self, left, right) -> bool:
+        diff = left - right
+        if isinstance(diff, sp.MatrixBase):
+            return all(sp.simplify(entry) == 0 for entry in diff)
+        return sp.simplify(diff) == 0
+
+
+STANDARD_FAMILIES = (Family("normal"), Family("uniform"), Family("laplace"))

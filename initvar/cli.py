@@ -1,0 +1,203 @@
+"""The ``initvar`` command line. Heavy modules are imported inside the subcommands, so that
+``initvar --help`` starts fast.
+
+Exit status: 0 all checks passed, 1 a check failed, 2 bad usage or bad input (one line on
+stderr, nothing written), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from pathlib import Path
+
+DEFAULT_OUT = Path("output")
+
+
+class UsageError(Exception):
+    """Bad usage or input: reported as one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UsageError(f"{self.prog}: {message} (see {self.prog.split()[0]} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    if value > 10**12:
+        raise argparse.ArgumentTypeError(f"{value} is absurdly large")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def _add_out(p):
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output directory (default: output/)")
+
+
+def _add_verify_options(p):
+    p.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="samples per check (default: each check's own, sized for a CI half-width <= 1%%)",
+    )
+    p.add_argument("--seed", type=_nonneg_int, default=20101, metavar="S", help="root seed (default 20101)")
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="J",
+        help="worker processes (default: every core); results do not depend on it",
+    )
+    p.add_argument(
+        "--level",
+        type=_positive_float,
+        default=1e-3,
+        metavar="ALPHA",
+        help="family-wise error level of the verdicts, Holm-controlled (default 0.001)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="initvar",
+        description="Derive the variance laws of weight initialization (SymPy), verify them against "
+        "simulated networks (Monte Carlo) and write LaTeX, figures and tables. Without a subcommand: "
+        "the main job, the same as `initvar all`.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    d = sub.add_parser(
+        "derive",
+        help="write derivations.tex and derivations/<id>.tex",
+        description="Build and check every derivation and write them as LaTeX.",
+    )
+    _add_out(d)
+    d.add_argument("--only", nargs="+", metavar="ID", help="only these derivation ids")
+    d.add_argument("--list", action="store_true", help="list derivation ids and exit")
+
+    v = sub.add_parser(
+        "verify",
+        help="Monte Carlo checks of every derived formula",
+        description="Simulate layers and networks, check each derived claim with an honest "
+        "confidence interval, and write results.json, results.csv, results_table.tex.",
+    )
+    _add_out(v)
+    _add_verify_options(v)
+    v.add_argument("--only", metavar="PATTERN", help="only checks whose id contains PATTERN (glob allowed)")
+    v.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+    pr = sub.add_parser(
+        "propagate",
+        help="simulate one network and compare per-layer variance with theory",
+        description="Simulate one deep MLP and report per-layer statistics against the theory.",
+    )
+    pr.add_argument("--activation", required=True, metavar="NAME", help="linear, relu, leaky_relu, tanh, sigmoid")
+    init = pr.add_mutually_exclusive_group(required=True)
+    init.add_argument("--init", metavar="SCHEME", help="lecun, xavier, xavier-forward, xavier-backward, he, ...")
+    init.add_argument("--std", type=_positive_float, metavar="X", help="weights N(0, X^2): X is the standard deviation")
+    init.add_argument("--var", type=_positive_float, metavar="X", help="weights N(0, X): X is the variance")
+    pr.add_argument("--width", type=_positive_int, required=True, metavar="N")
+    pr.add_argument("--depth", type=_positive_int, required=True, metavar="L")
+    pr.add_argument(
+        "--samples", type=_positive_int, default=2000, metavar="N", help="inputs per network (default 2000)"
+    )
+    pr.add_argument("--seed", type=_nonneg_int, default=20101, metavar="S")
+    pr.add_argument("--plot", type=Path, metavar="FILE", help="also draw variance against depth to FILE (.pdf/.png)")
+    pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    for name, text in (
+        ("report", "write report.tex (and report.pdf when pdflatex is found)"),
+        ("all", "the main job: derive, verify, figures, report"),
+    ):
+        r = sub.add_parser(name, help=text, description=text)
+        _add_out(r)
+        _add_verify_options(r)
+    return parser
+
+
+def _cmd_derive(args) -> int:
+    from . import jobs
+
+    if args.list:
+        from derive.registry import IDS
+
+        print("\n".join(IDS))
+        return 0
+    written = jobs.write_derivations(args.out, args.only)
+    print(f"wrote {len(written)} files to {args.out}/ (derivations.tex and derivations/<id>.tex)")
+    return 0
+
+
+def _dispatch(args) -> int:
+    if args.version:
+        from . import __version__
+
+        print(f"initvar {__version__}")
+        return 0
+    command = args.command or "all"
+    if command == "derive":
+        return _cmd_derive(args)
+    from . import jobs
+
+    handler = getattr(jobs, f"cmd_{command}", None)
+    if handler is None:
+        raise UsageError(f"initvar: {command} is not available yet")
+    if args.command is None:  # bare `initvar`: the defaults of `initvar all`
+        args = build_parser().parse_args(["all"])
+    return handler(args)
+
+
+def _on_term(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    from .writer import OutputError
+
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except OutputError as exc:
+        print(f"initvar: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("initvar: interrupted; every output file is either as before or complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The one way initvar writes output: atomically (temporary file in the same folder, then rename).
+
+A reader, an interrupted run or a full disk never leaves a truncated file: each target is either
+as it was before or complete. Files initvar did not write are never touched or deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+class OutputError(OSError):
+    """An output location that cannot be written; the message is one line for the user."""
+
+
+def prepare_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed; refuse a file or an unwritable folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"output path {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output directory {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {path} is not writable")
+    return path
+
+
+def write_bytes(target: Path, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically; the folder must exist (see :func:`prepare_dir`)."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
+    return target
+
+
+def write_text(target: Path, text: str) -> Path:
+    return write_bytes(target, text.encode("utf-8"))
