@@ -181,9 +181,18 @@ def _on_term(signum, frame):
     raise KeyboardInterrupt
 
 
+def _single_threaded_blas():
+    """One BLAS thread per process (set before NumPy loads): results must not depend on threads."""
+    import os
+
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def main(argv=None) -> int:
     from .writer import OutputError
 
+    _single_threaded_blas()
     signal.signal(signal.SIGTERM, _on_term)
     try:
         args = build_parser().parse_args(argv)

@@ -1,0 +1,552 @@
+"""The check registry: each check binds one derived claim to one simulation.
+
+A statistical check has a theory value (from derive/, through :mod:`montecarlo.theory`), a
+simulator returning one replication estimate per call, and a negative control: the same data held
+against a deliberately wrong formula that must be rejected. An exact check (zero and constant
+init) measures a property that must hold exactly, and its control runs a random initialization
+where the property must fail. One registry drives verify, the tests, the tables and the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from . import simulate as sim
+from . import theory as th
+
+
+@dataclass(frozen=True)
+class Check:
+    """One derived claim and the simulation that tests it.
+
+    ``replicate(rng)`` returns one replication's estimate (or a per-layer vector whose last entry is
+    compared); ``batch`` is the number of samples one replication averages; ``replications`` the
+    default R, sized so that the 99.9% CI half-width is at most 1% of the theory value.
+    """
+
+    id: str
+    derivation: str
+    claim: str
+    theory: Callable[[], float]
+    control_claim: str
+    control: Callable[[], float]
+    replicate: Callable = field(repr=False)
+    batch: int = 1
+    replications: int = 64
+    kind: str = "statistical"
+    profile: bool = False  # per-layer vector (deep checks): kept for the depth figure
+
+
+@dataclass(frozen=True)
+class ExactCheck:
+    """A property that must hold exactly; ``measure(rng)`` returns (passed, estimate, detail)."""
+
+    id: str
+    derivation: str
+    claim: str
+    measure: Callable = field(repr=False)
+    control_claim: str
+    control: Callable = field(repr=False)
+    samples: int = 1
+    kind: str = "exact"
+
+
+def _variance_prop_control(vw, vx, mw, mx):
+    """SymPy's first-order error propagation for Var(wx), evaluated at the means: the classic wrong answer."""
+    import sympy as sp
+    from sympy.stats import Variance
+    from sympy.stats.error_prop import variance_prop
+
+    w, x = sp.symbols("w x")
+    expr = variance_prop(w * x)
+    var_w, var_x = sorted(expr.atoms(Variance), key=str)
+    return float(expr.xreplace({var_w: vw, var_x: vx}).subs({w: mw, x: mx}))
+
+
+def _product_checks():
+    out = []
+    cases = [
+        (
+            "product-variance/zero-means",
+            "",
+            "normal",
+            "normal",
+            0.5,
+            2.0,
+            0.0,
+            0.0,
+            r"\operatorname{Var}(wx)=\operatorname{Var}(w)\operatorname{Var}(x)",
+            "first-order error propagation (sympy variance_prop)",
+            "prop",
+        ),
+        (
+            "product-variance/nonzero-mean-x",
+            "zero-mean-w",
+            "normal",
+            "uniform",
+            0.5,
+            2.0,
+            0.0,
+            1.0,
+            r"\operatorname{Var}(wx)=\operatorname{Var}(w)\,\mathbb{E}[x^2]",
+            r"Var(w)Var(x): Var(x) where E[x^2] belongs",
+            "",
+        ),
+        (
+            "product-variance/general",
+            "general",
+            "uniform",
+            "laplace",
+            0.5,
+            2.0,
+            0.7,
+            1.0,
+            r"\operatorname{Var}(wx)=\operatorname{Var}(w)\operatorname{Var}(x)+\operatorname{Var}(w)\mathbb{E}[x]^2"
+            r"+\mathbb{E}[w]^2\operatorname{Var}(x)",
+            "E[w] ignored: Var(w)E[x^2]",
+            "zero-mean-w",
+        ),
+    ]
+    for ident, chain, wd, xd, vw, vx, mw, mx, claim, control_claim, control_chain in cases:
+        args = (vw, vx, mw, mx)
+        control = (
+            partial(_variance_prop_control, *args)
+            if control_chain == "prop"
+            else partial(lambda c, a: float(th.product_variance(c)(*a)), control_chain, args)
+        )
+        out.append(
+            Check(
+                id=ident,
+                derivation="product-variance" + (f":{chain}" if chain else ""),
+                claim=claim,
+                theory=partial(lambda c, a: float(th.product_variance(c)(*a)), chain, args),
+                control_claim=control_claim,
+                control=control,
+                replicate=partial(sim.product, batch=20000, w_dist=wd, x_dist=xd, vw=vw, vx=vx, mw=mw, mx=mx),
+                batch=20000,
+                replications=128,
+            )
+        )
+    return out
+
+
+def _forward_checks():
+    out = []
+    var_x = 1.7
+    # (n, m, batch, layers per replication, replications by distribution): sized for a 99.9% CI
+    # half-width under 1% of the theory (see benchmarks/calibrate.py).
+    sizes = {
+        16: (64, 256, 32, {"normal": 96, "uniform": 64, "rademacher": 16, "laplace": 192}),
+        512: (128, 512, 1, {"normal": 24, "uniform": 24, "rademacher": 24, "laplace": 48}),
+    }
+    for n, (m, batch, layers, reps) in sizes.items():
+        var_w = th.scheme_variance("lecun", n, m)
+        for dist in ("normal", "uniform", "rademacher", "laplace"):
+            out.append(
+                Check(
+                    id=f"forward-variance/{dist}/n{n}",
+                    derivation="forward-variance",
+                    claim=rf"\operatorname{{Var}}(y)=n\operatorname{{Var}}(w)\operatorname{{Var}}(x),\ n={n}",
+                    theory=partial(lambda n_, v: float(th.forward_variance("")(n_, v, var_x, 0.0)), n, var_w),
+                    control_claim=f"fan-out ({m}) where fan-in ({n}) belongs",
+                    control=partial(lambda m_, v: float(th.forward_variance("")(m_, v, var_x, 0.0)), m, var_w),
+                    replicate=partial(
+                        sim.dense_forward,
+                        n=n,
+                        m=m,
+                        batch=batch,
+                        w_dist=dist,
+                        x_dist=dist,
+                        vw=var_w,
+                        vx=var_x,
+                        layers=layers,
+                    ),
+                    batch=batch * m * layers,
+                    replications=reps[dist],
+                )
+            )
+    n = 256
+    var_w = th.scheme_variance("he", n, n)
+    mean_x = float(th.relu_moment("gaussian-mean")(1.0, 0.0))
+    var_relu = float(th.relu_moment("gaussian-variance")(1.0, 0.0))
+    out.append(
+        Check(
+            id="forward-variance/relu-inputs",
+            derivation="forward-variance:second-moment",
+            claim=r"\operatorname{Var}(y)=n\operatorname{Var}(w)\,\mathbb{E}[x^2],\ x=\mathrm{relu}(z)",
+            theory=lambda: float(th.forward_variance("second-moment")(n, var_w, var_relu, mean_x)),
+            control_claim="n Var(w) Var(x): Var(x) where E[x^2] belongs",
+            control=lambda: float(th.forward_variance("")(n, var_w, var_relu, 0.0)),
+            replicate=partial(sim.dense_forward, n=n, m=64, batch=256, vw=var_w, vx=1.0, x_activation="relu", layers=8),
+            batch=256 * 64 * 8,
+            replications=96,
+        )
+    )
+    return out
+
+
+def _backward_checks():
+    n_in, n_out = 128, 512
+    var_w = th.scheme_variance("he-fan-out", n_in, n_out)
+    return [
+        Check(
+            id="backward-variance/normal",
+            derivation="backward-variance",
+            claim=r"\operatorname{Var}(\delta_x)=n_{\mathrm{out}}\operatorname{Var}(w)\operatorname{Var}(\delta_y)",
+            theory=lambda: float(th.backward_variance()(n_out, var_w, 1.0)),
+            control_claim="fan-in where fan-out belongs",
+            control=lambda: float(th.backward_variance()(n_in, var_w, 1.0)),
+            replicate=partial(sim.dense_backward, n_in=n_in, n_out=n_out, batch=512, vw=var_w, vg=1.0),
+            batch=512 * n_in,
+            replications=48,
+        )
+    ]
+
+
+def _relu_checks():
+    out = []
+    var_z = 1.3
+    c_relu = th.activation_factor("relu")
+    for dist in ("normal", "uniform", "laplace", "student_t"):
+        out.append(
+            Check(
+                id=f"relu-second-moment/{dist}",
+                derivation="relu-second-moment",
+                claim=r"\mathbb{E}[\mathrm{relu}(z)^2]=\tfrac12\mathbb{E}[z^2]",
+                theory=lambda: float(th.relu_moment("")(1.0, var_z)),
+                control_claim="halving dropped: E[z^2]",
+                control=lambda: float(th.relu_moment("")(1.0, var_z)) / c_relu,
+                replicate=partial(sim.activation_moment, batch=100000, z_dist=dist, var=var_z),
+                batch=100000,
+                replications=64 if dist != "student_t" else 160,
+            )
+        )
+    sig = 1.5
+    out.append(
+        Check(
+            id="relu-gaussian-mean",
+            derivation="relu-second-moment:gaussian-mean",
+            claim=r"\mathbb{E}[\mathrm{relu}(z)]=\sigma/\sqrt{2\pi}",
+            theory=lambda: float(th.relu_moment("gaussian-mean")(sig, 0.0)),
+            control_claim="mean zero carried through the ReLU: 0",
+            control=lambda: 0.0,
+            replicate=partial(sim.activation_moment, batch=100000, z_dist="normal", var=sig**2, power=1),
+            batch=100000,
+            replications=32,
+        )
+    )
+    out.append(
+        Check(
+            id="relu-gaussian-variance",
+            derivation="relu-second-moment:gaussian-variance",
+            claim=r"\operatorname{Var}(\mathrm{relu}(z))=(\tfrac12-\tfrac1{2\pi})\sigma^2",
+            theory=lambda: float(th.relu_moment("gaussian-variance")(sig, 0.0)),
+            control_claim="E[x^2] taken for Var(x): sigma^2/2",
+            control=lambda: float(th.relu_moment("")(sig, sig**2)),
+            replicate=partial(sim.activation_moment, batch=100000, z_dist="normal", var=sig**2, center=True),
+            batch=100000,
+            replications=48,
+        )
+    )
+    slope = 0.2
+    for dist in ("normal", "laplace"):
+        out.append(
+            Check(
+                id=f"leaky-relu-second-moment/{dist}",
+                derivation="leaky-relu-second-moment",
+                claim=r"\mathbb{E}[\mathrm{lrelu}_a(z)^2]=\tfrac{1+a^2}{2}\mathbb{E}[z^2],\ a=0.2",
+                theory=lambda: th.activation_factor("leaky_relu", slope) * var_z,
+                control_claim="the ReLU factor 1/2 for a leaky ReLU",
+                control=lambda: c_relu * var_z,
+                replicate=partial(
+                    sim.activation_moment, batch=100000, z_dist=dist, var=var_z, name="leaky_relu", slope=slope
+                ),
+                batch=100000,
+                replications=64,
+            )
+        )
+    return out
+
+
+def _deep(
+    ident,
+    claim,
+    activation,
+    scheme_or_var,
+    width,
+    depth,
+    control_claim,
+    control,
+    *,
+    backward=False,
+    slope=0.01,
+    replications=96,
+    batch=None,
+    layer_factor=False,
+    exact_map=False,
+):
+    var_w = th.scheme_variance(scheme_or_var, width, width, slope) if isinstance(scheme_or_var, str) else scheme_or_var
+    batch = batch or width
+
+    if backward:
+
+        def theory(derivative_factor=None):
+            """dL/dy_{l-1} = (W^T dL/dy_l) * phi'(y_{l-1}): backward-variance, then E[phi'^2]."""
+            factor = th.backward_factor(activation, slope) if derivative_factor is None else derivative_factor
+            q = 1.0
+            for _ in range(depth - 1):
+                q = float(th.backward_variance()(width, var_w, q)) * factor
+            return q
+
+        control = partial(lambda f, v: f(derivative_factor=1.0), theory)
+    elif exact_map:
+
+        def theory():
+            """Observed over predicted E[y_{l+1}^2 | x_l] = n Var(w) m(Var(w)|x_l|^2): 1 if the law holds."""
+            return 1.0
+
+        def control(v):
+            """The same ratio if phi were linear at every depth: q/m(q) along the wide-limit path."""
+            import numpy as np
+
+            q = np.array(th.layer_second_moments(activation, width, v, depth, slope=slope)[:-1])
+            m_q = th.gaussian_second_moment_array(activation, q, slope)
+            return float(np.mean(q / m_q))
+    elif layer_factor:
+
+        def theory(factor=None):
+            """The deep law's per-layer factor n Var(w) c_phi: Var(y_2)/Var(y_1)."""
+            c = th.activation_factor(activation, slope) if factor is None else factor
+            return float(th.deep_law()(1.0, width, var_w, c, 2))
+
+        control = partial(lambda f, fac, v: f(factor=fac), theory, control)
+    else:
+
+        def theory():
+            return th.layer_second_moments(activation, width, var_w, depth, slope=slope)[-1]
+
+    return Check(
+        id=ident,
+        derivation="deep-propagation",
+        claim=claim,
+        theory=theory,
+        control_claim=control_claim,
+        control=partial(control, var_w),
+        replicate=partial(
+            sim.mlp,
+            width=width,
+            depth=depth,
+            batch=batch,
+            activation_name=activation,
+            var_w=var_w,
+            slope=slope,
+            backward=backward,
+            layer_factor=layer_factor,
+            exact_map=exact_map,
+        ),
+        batch=batch * width,
+        replications=replications,
+        profile=True,
+    )
+
+
+def _deep_checks():
+    w, d = 128, 30
+    return [
+        _deep(
+            "deep/lecun-linear",
+            r"LeCun, linear: per-layer factor $n\operatorname{Var}(w)c_\phi=1$ over 30 layers",
+            "linear",
+            "lecun",
+            w,
+            d,
+            "ReLU halving applied to a linear net",
+            th.activation_factor("relu"),
+            layer_factor=True,
+        ),
+        _deep(
+            "deep/xavier-tanh",
+            r"Xavier, tanh: $\mathbb{E}[y_{l+1}^2\mid x_l]=n\operatorname{Var}(w)\,\mathbb{E}[\tanh(y_l)^2\mid x_l]$ at each of 30 layers",
+            "tanh",
+            "xavier",
+            w,
+            d,
+            "linear regime assumed at every depth",
+            None,
+            exact_map=True,
+            replications=64,
+        ),
+        _deep(
+            "deep/he-relu",
+            r"He, ReLU: per-layer factor $n\operatorname{Var}(w)c_\phi=1$ over 30 layers",
+            "relu",
+            "he",
+            w,
+            d,
+            "ReLU factor dropped",
+            th.activation_factor("linear"),
+            layer_factor=True,
+            replications=480,
+            batch=32,
+        ),
+        _deep(
+            "deep/leaky-he",
+            r"He, leaky ReLU $a=0.2$: per-layer factor $1$ over 30 layers",
+            "leaky_relu",
+            "leaky-he",
+            w,
+            d,
+            "ReLU factor 1/2 used for leaky ReLU",
+            th.activation_factor("relu"),
+            slope=0.2,
+            layer_factor=True,
+            replications=320,
+            batch=32,
+        ),
+        _deep(
+            "deep/he-fan-out-backward",
+            r"He fan-out, ReLU, backward: gradient variance kept",
+            "relu",
+            "he-fan-out",
+            w,
+            d,
+            "derivative factor E[relu'(z)^2] dropped",
+            None,
+            backward=True,
+        ),
+        _deep(
+            "deep/seed-small-std",
+            r"tanh, $w\sim\mathcal{N}(0,0.01^2)$ (std $0.01$), 100 units, 5 layers",
+            "tanh",
+            0.01**2,
+            100,
+            5,
+            "0.01 read as the variance",
+            lambda v: th.layer_second_moments("tanh", 100, 0.01, 5)[-1],
+            replications=800,
+            batch=100,
+        ),
+        _deep(
+            "deep/seed-large-std",
+            r"tanh, $w\sim\mathcal{N}(0,1)$ (std $1$), 100 units, 5 layers: saturation",
+            "tanh",
+            1.0,
+            100,
+            5,
+            "linear regime (no saturation)",
+            lambda v: th.layer_second_moments("linear", 100, v, 5)[-1],
+            replications=96,
+            batch=100,
+        ),
+    ]
+
+
+def _uniform_and_conv_checks():
+    n = 256
+
+    def uniform_replicate(rng, batch=200000):
+        import numpy as np
+
+        bound = th.scheme_uniform_bound("he", n, n)
+        return float(np.var(rng.uniform(-bound, bound, batch), ddof=1))
+
+    fan_in_fn, _ = th.conv_fans()
+    c_in, c_out, groups, kernel = 16, 32, 2, 3
+    fan_in = float(fan_in_fn(c_in, c_out, groups, kernel, kernel))
+    fan_ungrouped = float(fan_in_fn(c_in, c_out, 1, kernel, kernel))
+    var_w = th.scheme_variance("he", fan_in, fan_in)
+    mean_x = float(th.relu_moment("gaussian-mean")(1.0, 0.0))
+    var_relu = float(th.relu_moment("gaussian-variance")(1.0, 0.0))
+    return [
+        Check(
+            id="uniform-bound/he",
+            derivation="uniform-bound:he",
+            claim=r"$w\sim\mathcal{U}(-\sqrt{6/n},\sqrt{6/n})$ has $\operatorname{Var}(w)=2/n$",
+            theory=lambda: th.scheme_variance("he", n, n),
+            control_claim="bound read as the std: Var = b^2",
+            control=lambda: th.scheme_uniform_bound("he", n, n) ** 2,
+            replicate=uniform_replicate,
+            batch=200000,
+            replications=32,
+        ),
+        Check(
+            id="conv-fan/he",
+            derivation="conv-fan",
+            claim=r"He with $n=(c_{\mathrm{in}}/g)k_hk_w$ keeps $\mathbb{E}[x^2]$ through a grouped convolution",
+            theory=lambda: float(th.forward_variance("second-moment")(fan_in, var_w, var_relu, mean_x)),
+            control_claim="groups ignored: fan_in = c_in k_h k_w",
+            control=lambda: float(th.forward_variance("second-moment")(fan_ungrouped, var_w, var_relu, mean_x)),
+            replicate=partial(
+                sim.conv_forward, batch=16, c_in=c_in, c_out=c_out, groups=groups, kernel=kernel, size=12, var_w=var_w
+            ),
+            batch=16 * c_out * 100,
+            replications=1280,
+        ),
+    ]
+
+
+def _zero_measure(activation, rng):
+    from derive.activations import ACTIVATIONS
+
+    out = sim.two_layer_training(rng, init="zero", activation_name=activation)
+    moves = ACTIVATIONS[activation].at_zero() != 0
+    passed = out["first_hidden_grad"] == 0.0 and out["b2_moved"] > 0 and ((out["w2_moved"] > 0) == moves)
+    # phi(0) = 0: W2 never leaves 0, so the hidden layer never gets a gradient. phi(0) != 0 (sigmoid):
+    # W2 moves, the hidden layer then does, but as one unit (constant-init's symmetry).
+    passed = passed and (out["hidden_grad"] == 0.0 if not moves else out["row_spread"] <= 1e-12)
+    return passed, out["first_hidden_grad"], out
+
+
+def _zero_control(activation, rng):
+    out = sim.two_layer_training(rng, init="random", activation_name=activation)
+    return out["first_hidden_grad"] == 0.0, out["first_hidden_grad"], out
+
+
+def _constant_measure(activation, rng, random=False):
+    out = sim.two_layer_training(rng, init="random" if random else "constant", activation_name=activation)
+    passed = out["row_spread"] <= 1e-12 and out["rank"] == 1
+    return passed, out["row_spread"], out
+
+
+def _exact_checks():
+    out = []
+    for act in ("relu", "tanh", "sigmoid"):
+        out.append(
+            ExactCheck(
+                id=f"zero-init/{act}",
+                derivation="zero-init",
+                claim=r"zero init: first hidden gradients exactly $0$; $b^{(2)}$ moves; $W^{(2)}$ moves iff $\phi(0)\neq0$",
+                measure=partial(_zero_measure, act),
+                control_claim="random init: hidden gradients are 0",
+                control=partial(_zero_control, act),
+                samples=50,
+            )
+        )
+    for act in ("tanh", "sigmoid"):
+        out.append(
+            ExactCheck(
+                id=f"constant-init/{act}",
+                derivation="constant-init",
+                claim=r"constant init: rows of $W^{(1)}$ stay equal over 50 steps, rank $1$",
+                measure=partial(_constant_measure, act),
+                control_claim="random init: rows stay equal, rank 1",
+                control=partial(_constant_measure, act, random=True),
+                samples=50,
+            )
+        )
+    return out
+
+
+def all_checks():
+    """Every check, in report order."""
+    return [
+        *_product_checks(),
+        *_forward_checks(),
+        *_backward_checks(),
+        *_relu_checks(),
+        *_deep_checks(),
+        *_uniform_and_conv_checks(),
+        *_exact_checks(),
+    ]

@@ -1,0 +1,71 @@
+"""Estimates with honest confidence intervals, and Holm's step-down adjustment.
+
+Every statistical check produces R independent *replications*: each replication draws its own
+weights and its own inputs from its own seed and returns one estimate (a mean over many,
+possibly correlated, samples that share that weight matrix). Replications are i.i.d., so the
+Student-t interval over them is honest whatever the correlation inside a replication and
+whatever the kurtosis of a single sample: no normal approximation of per-sample variances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Mean of R i.i.d. replications with its two-sided (1 - alpha) Student-t interval."""
+
+    value: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+    replications: int
+    samples: int
+    confidence: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.ci_high - self.ci_low) / 2
+
+    def p_value(self, theory: float) -> float:
+        """Two-sided p-value of H0: the replication mean is ``theory``."""
+        from scipy.stats import t as student_t
+
+        if self.stderr == 0:
+            return 0.0 if self.value != theory else 1.0
+        stat = (self.value - theory) / self.stderr
+        return float(2 * student_t.sf(abs(stat), self.replications - 1))
+
+
+def from_replications(values, samples_per_replication: int, confidence: float = 0.999) -> Estimate:
+    """The Student-t estimate from i.i.d. replication values."""
+    from scipy.stats import t as student_t
+
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError("need at least two replications")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("a replication produced a non-finite value")
+    r = values.size
+    mean = float(values.mean())
+    stderr = float(values.std(ddof=1) / np.sqrt(r))
+    quantile = float(student_t.ppf(0.5 + confidence / 2, r - 1))
+    return Estimate(
+        mean, stderr, mean - quantile * stderr, mean + quantile * stderr, r, r * samples_per_replication, confidence
+    )
+
+
+def holm(p_values, level: float) -> tuple[list[float], list[bool]]:
+    """Holm (1979) step-down adjusted p-values and rejections at family-wise level ``level``."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist(), (adjusted <= level).tolist()

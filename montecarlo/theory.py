@@ -1,0 +1,194 @@
+"""Numbers from derive/'s results, via ``sympy.lambdify``: the only place montecarlo/ gets a formula.
+
+Nothing here is typed by hand: each function reads a derivation's SymPy result (or the
+activation registry) and turns it into a NumPy-callable.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sympy as sp
+
+from derive import get
+from derive.activations import c_phi as _c_phi
+from derive.activations import gaussian_second_moment
+from derive.expr import E, Var, a, n, n_in, n_out, sigma, v_w, w, x, z
+from derive.schemes import uniform_bound as _uniform_bound
+from derive.schemes import variance as _scheme_variance
+
+_vw, _vx, _mx, _mw, _vg = sp.symbols("vw vx mx mw vg", real=True)
+
+
+def _moments_to_symbols(expr):
+    """Replace Var(w), Var(x), E[x], E[w], E[x^2] by plain symbols that lambdify understands."""
+    return sp.sympify(expr).xreplace({E(x**2): _vx + _mx**2}).xreplace({Var(w): _vw, Var(x): _vx, E(x): _mx, E(w): _mw})
+
+
+@cache
+def product_variance(chain: str = ""):
+    """f(vw, vx, mw, mx) = Var(wx) from the chain ``chain`` of ``product-variance``."""
+    rhs = _moments_to_symbols(get("product-variance").chain(chain).result.rhs)
+    return sp.lambdify((_vw, _vx, _mw, _mx), rhs, "numpy")
+
+
+@cache
+def forward_variance(chain: str = ""):
+    """f(n, vw, vx, mx) = Var(y) of one dense layer, from ``forward-variance``."""
+    rhs = _moments_to_symbols(get("forward-variance").chain(chain).result.rhs)
+    return sp.lambdify((n, _vw, _vx, _mx), rhs, "numpy")
+
+
+@cache
+def backward_variance():
+    """f(n_out, vw, vg) = Var(dL/dx), from ``backward-variance``."""
+    rhs = get("backward-variance").result.rhs
+    g = next(iter(v for v in rhs.atoms(Var) if v.args[0] != w))
+    return sp.lambdify((n_out, _vw, _vg), rhs.xreplace({Var(w): _vw, g: _vg}), "numpy")
+
+
+@cache
+def relu_moment(chain: str):
+    """Functions of sigma (and E[z^2]) from ``relu-second-moment``'s chains."""
+    rhs = get("relu-second-moment").chain(chain).result.rhs
+    ez2 = sp.Symbol("ez2", positive=True)
+    return sp.lambdify((sigma, ez2), rhs.xreplace({E(z**2): ez2}), "numpy")
+
+
+@cache
+def activation_factor(name: str, slope: float = 0.01) -> float:
+    """c_phi of the activation (leaky slope ``slope``), from the activation's derivation."""
+    return float(_c_phi(name).subs(a, sp.nsimplify(slope)))
+
+
+@cache
+def scheme_variance_fn(key: str):
+    """f(n_in, n_out, a) = Var(w) of the named scheme, from ``init-schemes``."""
+    return sp.lambdify((n_in, n_out, a), _scheme_variance(key), "numpy")
+
+
+def scheme_variance(key: str, fan_in: int, fan_out: int, slope: float = 0.01) -> float:
+    return float(scheme_variance_fn(key)(fan_in, fan_out, slope))
+
+
+@cache
+def uniform_bound_fn():
+    """f(var) = b with Var(U(-b, b)) = var, from ``uniform-bound``."""
+    rhs = get("uniform-bound").chain("bound").result.rhs
+    return sp.lambdify(v_w, rhs, "numpy")
+
+
+@cache
+def uniform_variance_fn():
+    """f(b) = Var(U(-b, b)), from ``uniform-bound``'s main chain."""
+    chain = get("uniform-bound").chain("")
+    (b,) = chain.result.rhs.free_symbols
+    return sp.lambdify(b, chain.result.rhs, "numpy")
+
+
+def scheme_uniform_bound(key: str, fan_in: int, fan_out: int) -> float:
+    return float(sp.lambdify((n_in, n_out), _uniform_bound(key), "numpy")(fan_in, fan_out))
+
+
+@cache
+def conv_fans():
+    """(fan_in(c_in, c_out, g, kh, kw), fan_out(...)) from ``conv-fan``."""
+    from derive.catalog.schemes import c_in, c_out, groups, k_h, k_w
+
+    d = get("conv-fan")
+    args = (c_in, c_out, groups, k_h, k_w)
+    fan_in = d.result.rhs / (Var(w) * E(x**2))
+    back = d.chain("fan-out").result.rhs
+    g = next(iter(v for v in back.atoms(Var) if v.args[0] != w))
+    fan_out = back / (Var(w) * g)
+    return sp.lambdify(args, sp.simplify(fan_in), "numpy"), sp.lambdify(args, sp.simplify(fan_out), "numpy")
+
+
+@cache
+def deep_law():
+    """f(q1, n, vw, c, L) = Var(y_L) for equal widths and variances, from ``deep-propagation``."""
+    from derive.catalog.propagation import Nl, Wl
+    from derive.expr import L, c_phi
+
+    rhs = get("deep-propagation").result.rhs
+    q1 = sp.Symbol("q1", positive=True)
+
+    def is_weight_var(e):
+        return isinstance(e, Var) and isinstance(e.args[0], sp.Indexed) and e.args[0].base == Wl
+
+    rhs = rhs.replace(is_weight_var, lambda e: _vw)
+    rhs = rhs.replace(lambda e: isinstance(e, Var), lambda e: q1)
+    rhs = rhs.replace(lambda e: isinstance(e, sp.Indexed) and e.base == Nl, lambda e: n)
+    return sp.lambdify((q1, n, _vw, c_phi, L), rhs.doit(), "numpy")
+
+
+def layer_second_moments(activation: str, width: int, var_w: float, depth: int, q0: float = 1.0, slope: float = 0.01):
+    """Theory for Var(y_l), l = 1..depth, of a deep MLP with N(0, q0) inputs.
+
+    Var(y_1) = n Var(w) q0 (forward-variance); afterwards Var(y_{l+1}) = n Var(w) E[phi(y_l)^2]
+    (forward-variance's second-moment form), with E[phi(y)^2] = c_phi Var(y) for ReLU-type and linear
+    activations (deep-propagation) and the exact Gaussian map of the wide limit for tanh and sigmoid.
+    """
+    fwd = forward_variance("second-moment")
+    q = [float(fwd(width, var_w, q0, 0.0))]
+    homogeneous = activation in ("linear", "relu", "leaky_relu")
+    law = deep_law()
+    for layer in range(2, depth + 1):
+        if homogeneous:
+            q.append(float(law(q[0], width, var_w, activation_factor(activation, slope), layer)))
+        else:
+            q.append(float(fwd(width, var_w, gaussian_second_moment(activation, q[-1]), 0.0)))
+    return q
+
+
+@cache
+def _hermite_nodes(count: int = 96):
+    import numpy as np
+
+    nodes, weights = np.polynomial.hermite.hermgauss(count)
+    return nodes * np.sqrt(2.0), weights / np.sqrt(np.pi)
+
+
+def gaussian_second_moment_array(name: str, q, slope: float = 0.01):
+    """E[phi(sqrt(q) Z)^2] for an array of q, by Gauss-Hermite quadrature of derive's expression.
+
+    Vectorized companion of derive.activations.gaussian_second_moment (mpmath); the tests hold
+    the two routes against each other.
+    """
+    import numpy as np
+
+    from .simulate import activation
+
+    phi = activation(name, slope)[0]
+    nodes, weights = _hermite_nodes()
+    q = np.asarray(q, dtype=np.float64)
+    values = phi(np.sqrt(q)[..., None] * nodes)
+    return np.sum(np.square(values) * weights, axis=-1)
+
+
+def backward_factor(name: str, slope: float = 0.01) -> float:
+    """E[phi'(z)^2] for symmetric z, evaluated exactly by derive's semantic models (1/2 for ReLU)."""
+    from derive.activations import lookup
+    from derive.semantics import Family
+
+    deriv = lookup(name).derivative.subs(sp.Symbol("t", real=True), z)
+    value = Family("normal").evaluate(E(deriv**2), frozenset({"symmetric-z"}))
+    return float(sp.sympify(value).subs(a, sp.nsimplify(slope)))
+
+
+__all__ = [
+    "activation_factor",
+    "backward_factor",
+    "backward_variance",
+    "conv_fans",
+    "deep_law",
+    "forward_variance",
+    "layer_second_moments",
+    "product_variance",
+    "relu_moment",
+    "scheme_uniform_bound",
+    "scheme_variance",
+    "uniform_bound_fn",
+    "uniform_variance_fn",
+    "gaussian_second_moment",
+]

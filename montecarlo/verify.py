@@ -1,0 +1,206 @@
+"""Run the checks: replications seeded per (check, replication), any number of workers, Holm verdicts.
+
+Replication r of check c always draws from ``SeedSequence(seed, spawn_key=(crc32(c), r))``, so a
+result depends on neither the chunking nor the number of workers nor which other checks run.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .estimate import from_replications, holm
+
+CHUNK = 8  # replications per task; results do not depend on it
+CONFIDENCE = 0.999
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The frozen outcome of one check (or of its negative control)."""
+
+    id: str
+    derivation: str
+    claim: str
+    theory: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    samples: int
+    replications: int
+    seed: int
+    p_value: float | None
+    p_adjusted: float | None
+    passed: bool
+    control: bool
+    kind: str
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _seed_for(seed: int, check_id: str, replication: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed, spawn_key=(zlib.crc32(check_id.encode()), replication))
+
+
+def _task(args):
+    """Run replications [start, stop) of one check in this process."""
+    check_id, start, stop, seed = args
+    check = _registry()[check_id]
+    values = [
+        np.atleast_1d(check.replicate(np.random.default_rng(_seed_for(seed, check_id, r)))) for r in range(start, stop)
+    ]
+    return check_id, start, np.stack(values)
+
+
+_REGISTRY = None
+
+
+def _registry():
+    global _REGISTRY
+    if _REGISTRY is None:
+        from .checks import all_checks
+
+        _REGISTRY = {c.id: c for c in all_checks()}
+    return _REGISTRY
+
+
+def select(pattern: str | None):
+    """The checks whose id contains ``pattern`` (shell globs allowed); all when None."""
+    checks = list(_registry().values())
+    if not pattern:
+        return checks
+    glob = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
+    return [c for c in checks if fnmatch.fnmatchcase(c.id, glob)]
+
+
+def _replications(check, samples: int | None) -> int:
+    if samples is None:
+        return check.replications
+    return max(2, math.ceil(samples / check.batch))
+
+
+def _init_worker():
+    # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
+    # results, must not depend on the number of workers.
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def run(
+    checks, *, seed: int, samples: int | None = None, jobs: int = 1, level: float = 1e-3, progress=None
+) -> tuple[list[CheckResult], dict]:
+    """Run ``checks``; return the results (checks, then controls) and the per-layer profiles."""
+    stat = [c for c in checks if c.kind == "statistical"]
+    exact = [c for c in checks if c.kind == "exact"]
+    tasks = []
+    for check in stat:
+        total = _replications(check, samples)
+        tasks.extend((check.id, start, min(start + CHUNK, total), seed) for start in range(0, total, CHUNK))
+    collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
+    count = len(tasks) + len(exact)
+    if jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+
+        # fork: workers inherit the checked derivations instead of rebuilding them.
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, mp_context=context) as pool:
+            for check_id, start, values in pool.map(_task, tasks):
+                collected[check_id][start] = values
+                if progress:
+                    progress(1, count)
+    else:
+        for task in tasks:
+            check_id, start, values = _task(task)
+            collected[check_id][start] = values
+            if progress:
+                progress(1, count)
+
+    results, controls, profiles = [], [], {}
+    p_main, p_ctrl = [], []
+    for check in stat:
+        values = np.concatenate([collected[check.id][k] for k in sorted(collected[check.id])])
+        est = from_replications(values[:, -1], check.batch, CONFIDENCE)
+        if check.profile:
+            profiles[check.id] = [
+                from_replications(values[:, i], check.batch, CONFIDENCE) for i in range(values.shape[1])
+            ]
+        theory, wrong = float(check.theory()), float(check.control())
+        p_main.append(est.p_value(theory))
+        p_ctrl.append(est.p_value(wrong))
+        common = dict(
+            derivation=check.derivation,
+            estimate=est.value,
+            ci_low=est.ci_low,
+            ci_high=est.ci_high,
+            samples=est.samples,
+            replications=est.replications,
+            seed=seed,
+            kind="statistical",
+        )
+        results.append(dict(id=check.id, claim=check.claim, theory=theory, control=False, **common))
+        controls.append(dict(id=check.id + "#control", claim=check.control_claim, theory=wrong, control=True, **common))
+    adj_main, ok_reject = holm(p_main, level) if p_main else ([], [])
+    adj_ctrl, ctrl_reject = holm(p_ctrl, level) if p_ctrl else ([], [])
+    final = []
+    for row, p, adj, rejected in zip(results, p_main, adj_main, ok_reject, strict=True):
+        final.append(CheckResult(p_value=p, p_adjusted=adj, passed=not rejected, **row))
+    for row, p, adj, rejected in zip(controls, p_ctrl, adj_ctrl, ctrl_reject, strict=True):
+        final.append(CheckResult(p_value=p, p_adjusted=adj, passed=bool(rejected), **row))
+    for check in exact:
+        rng = np.random.default_rng(_seed_for(seed, check.id, 0))
+        passed, value, _ = check.measure(rng)
+        final.append(
+            CheckResult(
+                id=check.id,
+                derivation=check.derivation,
+                claim=check.claim,
+                theory=0.0,
+                estimate=float(value),
+                ci_low=float(value),
+                ci_high=float(value),
+                samples=check.samples,
+                replications=1,
+                seed=seed,
+                p_value=None,
+                p_adjusted=None,
+                passed=bool(passed),
+                control=False,
+                kind="exact",
+            )
+        )
+        rng = np.random.default_rng(_seed_for(seed, check.id + "#control", 0))
+        holds, value, _ = check.control(rng)
+        final.append(
+            CheckResult(
+                id=check.id + "#control",
+                derivation=check.derivation,
+                claim=check.control_claim,
+                theory=0.0,
+                estimate=float(value),
+                ci_low=float(value),
+                ci_high=float(value),
+                samples=check.samples,
+                replications=1,
+                seed=seed,
+                p_value=None,
+                p_adjusted=None,
+                passed=not holds,
+                control=True,
+                kind="exact",
+            )
+        )
+        if progress:
+            progress(1, count)
+    order = {c.id: i for i, c in enumerate(checks)}
+    final.sort(key=lambda r: (order[r.id.split("#")[0]], r.control))
+    return final, profiles
