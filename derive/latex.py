@@ -15,6 +15,7 @@ PREAMBLE = r"""\usepackage[T1]{fontenc}
 \usepackage{amsmath,amssymb}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
+\emergencystretch=3em
 """
 
 #: The packages a writeup needs to \input a snippet.
@@ -33,8 +34,8 @@ def _justification(step) -> str:
         target = f"eq:{ident}" + (f":{key}" if key else "")
         label = rf"by \eqref{{{target}}}"
     keys = ", ".join(step.cites)
-    cite = rf"\ [\texttt{{{keys}}}]" if keys else ""
-    return rf"\text{{\footnotesize {label}{cite}}}"
+    cite = rf" [\texttt{{{keys}}}]" if keys else ""
+    return rf"\parbox[t]{{4.3cm}}{{\raggedright\footnotesize {label}{cite}}}"
 
 
 def render_chain(d: Derivation, chain) -> str:
@@ -44,7 +45,7 @@ def render_chain(d: Derivation, chain) -> str:
         last = index == len(chain.steps) - 1
         left = lhs if index == 0 else ""
         tail = rf"\label{{{d.label(chain)}}}" if last else r"\nonumber \\"
-        lines.append(rf"  {left} &= {tex(step.expr)} && {_justification(step)} {tail}")
+        lines.append(rf"  {left} &= {tex(step.expr)} & {_justification(step)} {tail}")
     lines.append(r"\end{align}")
     return "\n".join(lines)
 

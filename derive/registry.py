@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from .core import Derivation
 
 
@@ -41,19 +39,30 @@ IDS = (
 )
 
 
-@lru_cache(maxsize=1)
+_BUILT: dict[str, Derivation] = {}
+
+
+def _build_through(ident: str) -> None:
+    """Build (and so check) the derivations in order up to ``ident``: each may use the earlier ones."""
+    for build, expected in zip(_builders(), IDS, strict=True):
+        if expected not in _BUILT:
+            derivation = build(_BUILT)
+            assert derivation.id == expected, (derivation.id, expected)
+            _BUILT[expected] = derivation
+        if expected == ident:
+            return
+
+
 def registry() -> dict[str, Derivation]:
-    """Every derivation by id, each built and checked."""
-    built: dict[str, Derivation] = {}
-    for build in _builders():
-        derivation = build(built)
-        built[derivation.id] = derivation
-    assert tuple(built) == IDS, tuple(built)
-    return built
+    """Every derivation by id, each built and checked (once per process)."""
+    _build_through(IDS[-1])
+    return dict(_BUILT)
 
 
 def get(ident: str) -> Derivation:
-    """The derivation ``ident``; KeyError lists the known ids."""
+    """The derivation ``ident`` (building only it and the ones before it); KeyError lists the ids."""
     if ident not in IDS:
         raise KeyError(f"unknown derivation {ident!r}; known: {', '.join(IDS)}")
-    return registry()[ident]
+    if ident not in _BUILT:
+        _build_through(ident)
+    return _BUILT[ident]

@@ -179,7 +179,18 @@ def conv_forward(rng, *, batch, c_in, c_out, groups, kernel, size, var_w, x_acti
 
 
 def two_layer_training(
-    rng, *, init, activation_name, steps=50, n_in=4, hidden=6, outputs=3, batch=16, lr=0.1, constant=(0.3, -0.2)
+    rng,
+    *,
+    init,
+    activation_name,
+    steps=50,
+    n_in=4,
+    hidden=6,
+    outputs=3,
+    batch=16,
+    lr=0.1,
+    constant=(0.3, -0.2),
+    history=False,
 ):
     """Plain gradient descent on a two-layer net with squared loss; what each parameter did.
 
@@ -202,6 +213,7 @@ def two_layer_training(
     hidden_grad = 0.0
     first_hidden_grad = None
     spread = 0.0
+    trajectory = [w1.copy()] if history else None
     for _ in range(steps):
         z = x @ w1.T + b1
         h = phi(z)
@@ -215,6 +227,8 @@ def two_layer_training(
         hidden_grad = max(hidden_grad, step_grad)
         w1, b1, w2, b2 = w1 - lr * g_w1, b1 - lr * g_b1, w2 - lr * g_w2, b2 - lr * g_b2
         spread = max(spread, float(np.ptp(w1, axis=0).max()))
+        if history:
+            trajectory.append(w1.copy())
     singular = np.linalg.svd(w1, compute_uv=False)
     rank = int(np.sum(singular > singular[0] * 1e-10)) if singular[0] > 0 else 0
     return {
@@ -224,4 +238,37 @@ def two_layer_training(
         "b2_moved": float(np.abs(b2 - b2_start).max()),
         "row_spread": spread,
         "rank": rank,
+        "w1_history": np.array(trajectory) if history else None,
+    }
+
+
+def network_profile(rng, *, width, depth, samples, activation_name, var_w, chunk=4096, slope=0.01):
+    """Per-layer statistics of ONE network (weights drawn once) over ``samples`` N(0, 1) inputs.
+
+    Inputs stream through in chunks, so memory stays bounded whatever ``samples`` is; the
+    statistics are running sums in float64.
+    """
+    phi = activation(activation_name, slope)[0]
+    weights = [sample(rng, (width, width), "normal", var=var_w) for _ in range(depth)]
+    sums = np.zeros((depth, 3))  # sum y, sum y^2, sum phi(y)^2
+    saturated = np.zeros(depth)
+    done = 0
+    while done < samples:
+        size = min(chunk, samples - done)
+        x = rng.standard_normal((size, width))
+        for layer, w in enumerate(weights):
+            y = x @ w.T
+            x = phi(y)
+            sums[layer] += (y.sum(), np.square(y).sum(), np.square(x).sum())
+            saturated[layer] += np.count_nonzero(np.abs(y) > 3.0)
+        done += size
+    count = samples * width
+    mean = sums[:, 0] / count
+    second = sums[:, 1] / count
+    return {
+        "mean": mean,
+        "second_moment": second,
+        "variance": second - mean**2,
+        "activation_second_moment": sums[:, 2] / count,
+        "fraction_abs_gt_3": saturated / count,
     }

@@ -164,7 +164,7 @@ def _seed_notes(factor):
             lines.append(
                 rf"The seed's {label} weights, standard deviation ${sp.latex(std)}$ (variance "
                 rf"${sp.latex(std**2)}$), $100$ units, {act} ($c_\phi={sp.latex(c_value)}$): "
-                rf"$\operatorname{{Var}}(y_5)/\operatorname{{Var}}(y_1)={sp.latex(ratio)}${caveat}."
+                rf"$\operatorname{{Var}}(y_5)/\operatorname{{Var}}(y_1)={sp.latex(ratio)}\approx {sp.latex(sp.Float(ratio, 3))}${caveat}."
             )
     return tuple(lines)
 

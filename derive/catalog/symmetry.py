@@ -42,6 +42,9 @@ PRE = sp.Sum(W1[j, i] * XIN[i], (i, 1, n_in)) + B1[j]
 BACK = sp.Sum(D[k] * W2[k, j], (k, 1, K))
 
 
+_NETWORKS: dict = {}
+
+
 @dataclass(frozen=True)
 class NetworkModel:
     """A concrete two-layer network (n_in=2, m=3, K=2) with activation ``activation`` and squared loss,
@@ -72,6 +75,17 @@ class NetworkModel:
         return w1, w2, b1, b2
 
     def evaluate(self, expr, assumptions):
+        sizes, idx, placeholders, concrete, act, dact = self._network()
+        line = sp.sympify(expr).xreplace(placeholders).subs(sizes).subs(idx).doit()
+        line = sp.sympify(line).xreplace(concrete)
+        line = line.replace(phi, lambda arg: act(arg)).replace(dphi, lambda arg: dact(arg))
+        return line.doit()
+
+    def _network(self):
+        """The concrete network's gradients at the initialization, built once per model."""
+        cached = _NETWORKS.get(self)
+        if cached is not None:
+            return cached
         sizes = {n_in: 2, m: 3, K: 2}
         idx = {j: self.unit, i: 1, k: 2}
         fn = ACTIVATIONS[self.activation].expr
@@ -107,14 +121,12 @@ class NetworkModel:
         placeholders[NEXT_W1] = at_init(P1[jj, ii]) - eta * placeholders[GW1]
         grads_out = {c: at_init(yhat[c] - target[c]) for c in range(1, 3)}  # d loss / d yhat_c
 
-        line = sp.sympify(expr).xreplace(placeholders).subs(sizes).subs(idx).doit()
         concrete = {W1[key]: value for key, value in w1.items()}
         concrete.update({W2[key]: value for key, value in w2.items()})
         concrete.update({B1[key]: value for key, value in b1.items()})
         concrete.update({D[key]: value for key, value in grads_out.items()})
-        line = sp.sympify(line).xreplace(concrete)
-        line = line.replace(phi, lambda arg: act(arg)).replace(dphi, lambda arg: dact(arg))
-        return line.doit()
+        _NETWORKS[self] = (sizes, idx, placeholders, concrete, act, dact)
+        return _NETWORKS[self]
 
     def same(self, left, right) -> bool:
         """Equal at three rational points of the free symbols, to 40 digits (simplify of nested

@@ -1,0 +1,230 @@
+"""The figures, headless (Agg), each written as PDF (papers) and PNG (screens) with one look.
+
+1. ``seed_histograms``: activations in 5 layers of 100 units, the seed's scenarios.
+2. ``variance_depth``: variance against depth, theory lines with Monte Carlo points and CI bars.
+3. ``relu_halving``: z and relu(z) with their second moments marked.
+4. ``constant_init``: hidden units' weights over gradient steps, constant against random init.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from . import simulate as sim
+from . import theory as th
+
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "initvar",
+}
+COLORS = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057", "#a05c3b"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(STYLE)
+    return plt
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    """Write ``name``.pdf and .png through the atomic writer; PDF metadata has no date."""
+    from initvar.writer import write_bytes
+
+    written = []
+    for ext, meta in (
+        ("pdf", {"CreationDate": None, "ModDate": None, "Producer": "initvar"}),
+        ("png", {"Software": "initvar"}),
+    ):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=ext, metadata=meta, bbox_inches="tight")
+        written.append(write_bytes(out / f"{name}.{ext}", buffer.getvalue()))
+    _plt().close(fig)
+    return written
+
+
+def seed_histograms(out: Path, seed: int) -> list[Path]:
+    """The seed's experiment: activation histograms in 5 layers of 100 units."""
+    plt = _plt()
+    width, depth, batch = 100, 5, 1000
+    xavier = th.scheme_variance("xavier", width, width)
+    he = th.scheme_variance("he", width, width)
+    scenarios = [
+        ("sigmoid", 1.0, "sigmoid, std 1"),
+        ("sigmoid", 0.01**2, "sigmoid, std 0.01"),
+        ("sigmoid", xavier, "sigmoid, Xavier"),
+        ("tanh", 1.0, "tanh, std 1"),
+        ("tanh", 0.01**2, "tanh, std 0.01"),
+        ("tanh", xavier, "tanh, Xavier"),
+        ("relu", xavier, "ReLU, Xavier"),
+        ("relu", he, "ReLU, He"),
+    ]
+    fig, axes = plt.subplots(len(scenarios), depth, figsize=(9, 1.35 * len(scenarios)), sharey="row")
+    for row, (act, var_w, label) in enumerate(scenarios):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, row)))
+        phi = sim.activation(act)[0]
+        x = rng.standard_normal((batch, width))
+        hi = None
+        for layer in range(depth):
+            x = phi(x @ (rng.standard_normal((width, width)) * np.sqrt(var_w)).T)
+            ax = axes[row, layer]
+            if hi is None:  # one range per row, from layer 1, so shrinking and growing show
+                hi = 1.0 if act in ("sigmoid", "tanh") else float(max(1e-9, np.percentile(x, 99)))
+            lo = -1.0 if act == "tanh" else 0.0
+            values = x.ravel() if act != "relu" else x.ravel()[x.ravel() > 0]  # relu: the mass at 0 is half
+            ax.hist(values, bins=40, range=(lo, hi), color=COLORS[row % len(COLORS)], density=True)
+            ax.set_yticks([])
+            ax.tick_params(labelsize=6)
+            if row == 0:
+                ax.set_title(f"layer {layer + 1}")
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(
+        "Activations of 5 layers of 100 units (1000 inputs), weights named by std or scheme "
+        "(ReLU: positive part; the other half is at 0)",
+        y=1.0,
+    )
+    fig.tight_layout()
+    return _save(fig, out, "seed_histograms")
+
+
+def variance_depth(out: Path, profiles: dict, checks) -> list[Path]:
+    """Theory lines with Monte Carlo points and CI bars against depth, per deep check."""
+    plt = _plt()
+    deep = [c for c in checks if getattr(c, "profile", False) and c.id in profiles]
+    if not deep:
+        return []
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for index, check in enumerate(deep):
+        kw = check.replicate.keywords
+        est = profiles[check.id][:-1] if (kw.get("layer_factor") or kw.get("exact_map")) else profiles[check.id]
+        layers = np.arange(1, len(est) + 1)
+        values = np.array([e.value for e in est])
+        err = np.array([[e.value - e.ci_low for e in est], [e.ci_high - e.value for e in est]])
+        color = COLORS[index % len(COLORS)]
+        if kw.get("backward"):
+            factor = th.backward_factor(kw["activation_name"], kw["slope"])
+            theory = [1.0]
+            for _ in range(len(est) - 1):
+                theory.append(float(th.backward_variance()(kw["width"], kw["var_w"], theory[-1])) * factor)
+            theory = theory[::-1]
+        else:
+            theory = th.layer_second_moments(
+                kw["activation_name"], kw["width"], kw["var_w"], kw["depth"], slope=kw["slope"]
+            )
+        label = check.id.removeprefix("deep/")
+        ax.plot(layers, theory, color=color, lw=1.2, label=f"{label} (theory)")
+        ax.errorbar(layers, values, yerr=np.abs(err), fmt="o", ms=2.5, color=color, elinewidth=0.8, capsize=1.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer $l$ (backward: gradient at layer $l$)")
+    ax.set_ylabel(r"$\mathbb{E}[y_l^2]$")
+    ax.set_title("Variance against depth: theory (lines), Monte Carlo mean and 99.9% CI (points)")
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    fig.tight_layout()
+    return _save(fig, out, "variance_depth")
+
+
+def relu_halving(out: Path, seed: int) -> list[Path]:
+    plt = _plt()
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
+    z = rng.standard_normal(200_000)
+    r = sim.activation("relu")[0](z)
+    c = th.activation_factor("relu")
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    bins = np.linspace(-4, 4, 81)
+    ax.hist(z, bins=bins, density=True, alpha=0.55, color=COLORS[0], label=r"$z\sim\mathcal{N}(0,1)$")
+    ax.hist(
+        r[r > 0],
+        bins=bins,
+        density=True,
+        alpha=0.55,
+        color=COLORS[1],
+        weights=np.full((r > 0).sum(), (r > 0).mean()),
+        label=r"$\mathrm{relu}(z)$, $z>0$ part",
+    )
+    ez2, er2 = float(np.mean(z**2)), float(np.mean(r**2))
+    ax.axvline(
+        np.sqrt(ez2), color=COLORS[0], ls="--", lw=1, label=rf"$\sqrt{{\mathbb{{E}}[z^2]}}$ = {np.sqrt(ez2):.3f}"
+    )
+    ax.axvline(
+        np.sqrt(er2),
+        color=COLORS[1],
+        ls="--",
+        lw=1,
+        label=rf"$\sqrt{{\mathbb{{E}}[\mathrm{{relu}}(z)^2]}}$ = {np.sqrt(er2):.3f} (theory $\sqrt{{{c:g}}}$)",
+    )
+    ax.set_title(
+        rf"The ReLU halving: $\mathbb{{E}}[\mathrm{{relu}}(z)^2]$ / $\mathbb{{E}}[z^2]$ = {er2 / ez2:.4f}; "
+        rf"half of the mass sits at $0$"
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out, "relu_halving")
+
+
+def constant_init(out: Path, seed: int) -> list[Path]:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.0), sharey=True)
+    for ax, init, title in (
+        (axes[0], "constant", "constant init: one line"),
+        (axes[1], "random", "random init: a spread"),
+    ):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(4,)))
+        traj = sim.two_layer_training(rng, init=init, activation_name="tanh", steps=200, history=True)["w1_history"]
+        for unit in range(traj.shape[1]):
+            ax.plot(traj[:, unit, 0], color=COLORS[unit % len(COLORS)], lw=1.2, alpha=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("gradient step")
+    axes[0].set_ylabel(r"$W^{(1)}_{j1}$ for each hidden unit $j$")
+    fig.tight_layout()
+    return _save(fig, out, "constant_init")
+
+
+def all_figures(out: Path, seed: int, profiles: dict, checks) -> list[Path]:
+    from initvar.writer import prepare_dir
+
+    folder = prepare_dir(Path(out) / "figures")
+    written = []
+    written += seed_histograms(folder, seed)
+    written += variance_depth(folder, profiles, checks)
+    written += relu_halving(folder, seed)
+    written += constant_init(folder, seed)
+    return written
+
+
+def propagate_plot(path: Path, rows, title: str) -> Path:
+    """E[y_l^2] of one simulated network against the theory, to ``path`` (.pdf or .png)."""
+    from initvar.writer import write_bytes
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    layers = [r["layer"] for r in rows]
+    ax.plot(layers, [r["theory_second_moment"] for r in rows], color=COLORS[0], label="theory")
+    ax.plot(layers, [r["second_moment"] for r in rows], "o", ms=3, color=COLORS[1], label="one network")
+    ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel(r"$\mathbb{E}[y_l^2]$")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    ext = Path(path).suffix.lstrip(".").lower()
+    meta = {"CreationDate": None, "ModDate": None, "Producer": "initvar"} if ext == "pdf" else {"Software": "initvar"}
+    fig.savefig(buffer, format=ext, metadata=meta, bbox_inches="tight")
+    plt.close(fig)
+    return write_bytes(Path(path), buffer.getvalue())
