@@ -78,20 +78,30 @@ def render_assumptions() -> str:
     return "\n".join(rows)
 
 
+_REF_MACRO = (
+    "\\makeatletter\n"
+    "\\providecommand{\\initvarref}[1]{\\@ifundefined{r@#1}{\\initvarreftext#1:\\relax}{\\eqref{#1}}}\n"
+    "\\providecommand{\\initvarreftext}{}\n"
+    "\\def\\initvarreftext eq:#1:#2\\relax{(\\texttt{#1})}\n"
+    "\\makeatother\n"
+)
+
+
 def _outside_refs_as_text(d: Derivation, text: str) -> str:
-    """A snippet stands alone: references to other derivations become their ids in text."""
+    """A snippet stands alone: a reference to another derivation becomes \\initvarref, which prints
+    \\eqref when the document defines that label (e.g. the report) and the derivation's id otherwise."""
     own = {d.label(c) for c in d.chains}
 
     def swap(match):
         label = match.group(1)
-        return match.group(0) if label in own else rf"(\texttt{{{label[3:]}}})"
+        return match.group(0) if label in own else rf"\\initvarref{{{label}}}"
 
     return re.sub(r"\\eqref\{([^}]*)\}", swap, text)
 
 
 def render_snippet(d: Derivation) -> str:
     head = f"% initvar derivation {d.id}: \\input this file; it labels eq:{d.id}.\n{SNIPPET_REQUIRES}\n"
-    return head + _outside_refs_as_text(d, render_derivation(d))
+    return head + _REF_MACRO + _outside_refs_as_text(d, render_derivation(d))
 
 
 def render_document(derivations) -> str:

@@ -212,3 +212,96 @@ def cmd_propagate(args) -> int:
     if args.plot is not None:
         print(f"wrote {args.plot}")
     return 0
+
+
+FIGURE_NAMES = ("seed_histograms", "variance_depth", "relu_halving", "constant_init")
+
+
+def _figures_present(out: Path) -> bool:
+    return all((out / "figures" / f"{name}.{ext}").exists() for name in FIGURE_NAMES for ext in ("pdf", "png"))
+
+
+def write_figures(out: Path, seed: int, profiles=None, samples=None, jobs=1) -> list[Path]:
+    """All figures; the depth figure's profiles are recomputed (same seed, same numbers) if not given."""
+    from montecarlo import figures, verify
+
+    deep = verify.select("deep/")
+    if profiles is None:
+        _, profiles = verify.run(deep, seed=seed, samples=samples, jobs=jobs)
+    return figures.all_figures(out, seed, profiles, deep)
+
+
+def cmd_report(args, *, results=None, profiles=None, steps=None) -> int:
+    """Write report.tex (computing what is missing in ``args.out`` first) and compile it when TeX is found."""
+    import shutil
+    import sys
+
+    from derive.registry import IDS
+
+    from . import report
+
+    out = prepare_dir(args.out)
+    say = steps or (lambda text: print(text, file=sys.stderr))
+    if not (out / "derivations.tex").exists() or not all((out / "derivations" / f"{i}.tex").exists() for i in IDS):
+        say("report: derivations missing, deriving")
+        write_derivations(out)
+    if results is None and not (out / "results.json").exists():
+        say("report: results missing, verifying")
+        results, profiles, _ = run_verify(args, out)
+    if not (out / "results_table.tex").exists():
+        say("report: results table missing, verifying")
+        results, profiles, _ = run_verify(args, out)
+    data = report.load_results(out)
+    if not _figures_present(out):
+        say("report: figures missing, drawing")
+        write_figures(out, data["seed"], profiles, data.get("samples"), _jobs(args))
+    write_text(out / "references.bib", report.BIBLIOGRAPHY)
+    write_text(out / "report.tex", report.render_report(out, data))
+    if not (shutil.which("pdflatex") and shutil.which("bibtex")):
+        print(
+            f"wrote {out}/report.tex; pdflatex/bibtex not found, so no report.pdf. Install TeX Live "
+            f"(Debian: apt-get install {report.TEX_PACKAGES}) and rerun `initvar report --out {out}`."
+        )
+        return 0
+    try:
+        pdf = report.compile_pdf(out)
+    except report.LatexError as exc:
+        print(f"initvar report: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}/report.tex and {pdf}")
+    return 0
+
+
+def cmd_all(args) -> int:
+    """The main job: derive, verify, figures, report, into ``args.out``."""
+    import sys
+    import time
+
+    from montecarlo.results import summary
+
+    start = time.monotonic()
+    out = prepare_dir(args.out)
+
+    def step(text):
+        print(f"[{time.monotonic() - start:5.1f}s] {text}", file=sys.stderr, flush=True)
+
+    step("1/4 derive: building and checking 11 derivations")
+    write_derivations(out)
+    step("2/4 verify: Monte Carlo checks")
+    results, profiles, _ = run_verify(args, out)
+    step("3/4 figures")
+    write_figures(out, args.seed, profiles)
+    step("4/4 report")
+    status = cmd_report(args, results=results, profiles=profiles, steps=step)
+    s = summary(results)
+    print(
+        f"{s['checks_passed']}/{s['checks']} checks passed, {s['controls_rejected']}/{s['controls']} controls "
+        f"rejected, in {time.monotonic() - start:.1f}s"
+    )
+    print(
+        f"written to {out}/: derivations.tex, derivations/<id>.tex, results.json, results.csv, results_table.tex, "
+        "figures/*.pdf|png, references.bib, report.tex" + (", report.pdf" if (out / "report.pdf").exists() else "")
+    )
+    if not s["all_passed"]:
+        return 1
+    return status

@@ -123,7 +123,7 @@ def relu_second_moment(refs: dict) -> Derivation:
         notes=(
             r"After a ReLU the inputs of the next layer have mean $\sigma/\sqrt{2\pi}\neq 0$, so the "
             r"next layer's variance is $n\operatorname{Var}(w)\,\mathbb{E}[x^2]$ "
-            r"(\eqref{eq:product-variance:zero-mean-w}), not $n\operatorname{Var}(w)\operatorname{Var}(x)$: "
+            r"by \eqref{eq:product-variance:zero-mean-w}, not $n\operatorname{Var}(w)\operatorname{Var}(x)$: "
             r"He's factor $2$ undoes the halving of $\mathbb{E}[x^2]$, not of $\operatorname{Var}(x)$, "
             r"which shrinks by $\tfrac12-\tfrac1{2\pi}\approx 0.341$.",
         ),
