@@ -194,7 +194,7 @@ def _check_rules(d: Derivation, chain: Chain):
             need = " or ".join("{" + ", ".join(sorted(r)) + "}" for r in requires)
             _fail(d, chain, index, f"rule {rule.key!r} needs {need} but cites {sorted(cited) or 'nothing'}")
         if rule.checked:
-            diff = sp.simplify((sp.sympify(before) - sp.sympify(step.expr)).doit())
+            diff = sp.simplify((sp.S(before) - sp.S(step.expr)).doit())
             if diff != 0:
                 _fail(d, chain, index, f"{rule.key} step is not an identity: before - after = {diff}")
         before = step.expr
@@ -225,7 +225,7 @@ def _check_semantics(d: Derivation, chain: Chain):
             f"that satisfy its assumptions, has {len(models)}"
         )
     for model in models:
-        concrete = [sp.sympify(line).subs(d.sizes) for line in chain.lines]
+        concrete = [sp.S(line).subs(d.sizes) for line in chain.lines]
         expected = model.evaluate(concrete[-1], assumptions)
         for index, line in enumerate(concrete[:-1]):
             value = model.evaluate(line, assumptions)

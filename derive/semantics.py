@@ -98,7 +98,7 @@ def _centered(base: str, assumptions: frozenset[str]) -> bool:
 
 def expand_sums(expr):
     """Carry out the finite sums and products of a line whose sizes are concrete (nothing else)."""
-    return sp.sympify(expr).replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), lambda e: e.doit())
+    return sp.S(expr).replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), lambda e: e.doit())
 
 
 _POSITIVE = sp.Symbol("s_pos", positive=True)

@@ -121,7 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate one network and compare per-layer variance with theory",
         description="Simulate one deep MLP and report per-layer statistics against the theory.",
     )
-    pr.add_argument("--activation", required=True, metavar="NAME", help="linear, relu, leaky_relu, tanh, sigmoid")
+    act = pr.add_mutually_exclusive_group(required=True)
+    act.add_argument("--activation", metavar="NAME", help="linear, relu, leaky_relu, tanh, sigmoid")
+    act.add_argument(
+        "--activation-expr",
+        metavar="EXPR",
+        help="a custom activation as a function of x, e.g. 'x*sigmoid(x)' (restricted parser: "
+        "numbers, x, pi, e, + - * / ** and exp log sqrt tanh sigmoid relu erf max min abs ...)",
+    )
     init = pr.add_mutually_exclusive_group(required=True)
     init.add_argument("--init", metavar="SCHEME", help="lecun, xavier, xavier-forward, xavier-backward, he, ...")
     init.add_argument("--std", type=_positive_float, metavar="X", help="weights N(0, X^2): X is the standard deviation")
@@ -194,6 +201,7 @@ def main(argv=None) -> int:
 
     _single_threaded_blas()
     signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
         args = build_parser().parse_args(argv)
         return _dispatch(args)
@@ -204,7 +212,10 @@ def main(argv=None) -> int:
         print(f"initvar: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("initvar: interrupted; every output file is either as before or complete", file=sys.stderr)
+        from .jobs import STATE
+
+        where = f" during {STATE['step']}" if STATE.get("step") else ""
+        print(f"initvar: interrupted{where}; every output file is either as it was before or complete", file=sys.stderr)
         return 130
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from .writer import prepare_dir, write_text
 
-
-class InputError(ValueError):
-    """Bad input found while validating; reported as one line, exit status 2."""
+#: What the running command is doing, for the message when it is interrupted.
+STATE = {"step": None}
 
 
 def write_derivations(out: Path, only=None) -> list[Path]:
@@ -24,6 +23,7 @@ def write_derivations(out: Path, only=None) -> list[Path]:
         if unknown:
             raise UsageError(f"initvar derive: unknown derivation id {unknown[0]!r}; known: {', '.join(IDS)}")
     out = prepare_dir(out)
+    STATE["step"] = "derive"
     chosen = [d for ident, d in registry().items() if not only or ident in only]
     snippets = prepare_dir(out / "derivations")
     written = [write_text(snippets / f"{d.id}.tex", render_snippet(d)) for d in chosen]
@@ -72,6 +72,7 @@ def run_verify(args, out: Path | None):
         raise UsageError(f"initvar verify: no check matches {args.only!r} (list: initvar verify --only '*' --json)")
     if out is not None:
         out = prepare_dir(out)
+    STATE["step"] = "verify"
     registry()  # build derive/ once here, so that forked workers inherit it
     update, close = _progress_bar("verify")
     try:
@@ -145,6 +146,17 @@ def cmd_propagate(args) -> int:
 
     from .cli import UsageError
 
+    if args.activation_expr is not None:
+        from derive.activations import Activation
+        from derive.parser import ExpressionError, parse_expression
+
+        try:
+            expr = parse_expression(args.activation_expr)
+        except ExpressionError as exc:
+            raise UsageError(f"initvar propagate: bad --activation-expr: {exc}") from None
+        # Process-local entry: a smooth custom activation is treated through its exact Gaussian moments.
+        ACTIVATIONS["custom"] = Activation("custom", expr, "linear-regime")
+        args.activation = "custom"
     if args.activation not in ACTIVATIONS:
         raise UsageError(f"initvar propagate: unknown activation {args.activation!r}; known: {', '.join(ACTIVATIONS)}")
     if args.init is not None and args.init not in SCHEMES:
@@ -157,6 +169,8 @@ def cmd_propagate(args) -> int:
         prepare_dir(args.plot.parent if str(args.plot.parent) else Path("."))
     if args.init is not None:
         var_w, how = theory.scheme_variance(args.init, args.width, args.width), f"{args.init} (derived)"
+        if not np.isfinite(var_w) or var_w <= 0:
+            raise UsageError(f"initvar propagate: scheme {args.init} gives no valid variance here")
     elif args.std is not None:
         var_w, how = args.std**2, f"std {args.std:g} (variance {args.std**2:g})"
     else:
@@ -225,6 +239,7 @@ def write_figures(out: Path, seed: int, profiles=None, samples=None, jobs=1) -> 
     """All figures; the depth figure's profiles are recomputed (same seed, same numbers) if not given."""
     from montecarlo import figures, verify
 
+    STATE["step"] = "figures"
     deep = verify.select("deep/")
     if profiles is None:
         _, profiles = verify.run(deep, seed=seed, samples=samples, jobs=jobs)
@@ -255,6 +270,7 @@ def cmd_report(args, *, results=None, profiles=None, steps=None) -> int:
     if not _figures_present(out):
         say("report: figures missing, drawing")
         write_figures(out, data["seed"], profiles, data.get("samples"), _jobs(args))
+    STATE["step"] = "report"
     write_text(out / "references.bib", report.BIBLIOGRAPHY)
     write_text(out / "report.tex", report.render_report(out, data))
     if not (shutil.which("pdflatex") and shutil.which("bibtex")):

@@ -22,7 +22,7 @@ _vw, _vx, _mx, _mw, _vg = sp.symbols("vw vx mx mw vg", real=True)
 
 def _moments_to_symbols(expr):
     """Replace Var(w), Var(x), E[x], E[w], E[x^2] by plain symbols that lambdify understands."""
-    return sp.sympify(expr).xreplace({E(x**2): _vx + _mx**2}).xreplace({Var(w): _vw, Var(x): _vx, E(x): _mx, E(w): _mw})
+    return sp.S(expr).xreplace({E(x**2): _vx + _mx**2}).xreplace({Var(w): _vw, Var(x): _vx, E(x): _mx, E(w): _mw})
 
 
 @cache
@@ -173,7 +173,7 @@ def backward_factor(name: str, slope: float = 0.01) -> float:
 
     deriv = lookup(name).derivative.subs(sp.Symbol("t", real=True), z)
     value = Family("normal").evaluate(E(deriv**2), frozenset({"symmetric-z"}))
-    return float(sp.sympify(value).subs(a, sp.nsimplify(slope)))
+    return float(sp.S(value).subs(a, sp.nsimplify(slope)))
 
 
 __all__ = [

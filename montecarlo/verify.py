@@ -85,7 +85,33 @@ def _replications(check, samples: int | None) -> int:
     return max(2, math.ceil(samples / check.batch))
 
 
+def _run_pool(tasks, jobs):
+    """Yield task results from ``jobs`` forked workers; on any interruption kill them and re-raise."""
+    import multiprocessing
+    from concurrent.futures import as_completed
+
+    # fork: workers inherit the checked derivations instead of rebuilding them.
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, mp_context=multiprocessing.get_context("fork")
+    )
+    try:
+        futures = [pool.submit(_task, task) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def _init_worker():
+    # Workers leave Ctrl-C and SIGTERM to the parent, which stops them itself.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
     # results, must not depend on the number of workers.
     try:
@@ -109,15 +135,10 @@ def run(
     collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
     count = len(tasks) + len(exact)
     if jobs > 1 and len(tasks) > 1:
-        import multiprocessing
-
-        # fork: workers inherit the checked derivations instead of rebuilding them.
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, mp_context=context) as pool:
-            for check_id, start, values in pool.map(_task, tasks):
-                collected[check_id][start] = values
-                if progress:
-                    progress(1, count)
+        for check_id, start, values in _run_pool(tasks, jobs):
+            collected[check_id][start] = values
+            if progress:
+                progress(1, count)
     else:
         for task in tasks:
             check_id, start, values = _task(task)

@@ -139,7 +139,7 @@ class LinearNetwork:
             moments[E(Xl[layer] ** 2)] = E(inputs[0] ** 2)
             moments[Var(Wl[layer])] = Var(weight[layer, 0, 0])
             moments[Nl[layer]] = self.width
-        line = sp.sympify(expr).subs(L, self.depth).doit().xreplace(moments).subs(c_phi, 1)
+        line = sp.S(expr).subs(L, self.depth).doit().xreplace(moments).subs(c_phi, 1)
         return self.family.evaluate(line, assumptions)
 
     def same(self, left, right) -> bool:

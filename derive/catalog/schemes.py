@@ -93,7 +93,7 @@ def init_schemes(refs: dict) -> Derivation:
 
     def model(point):
         def apply(expr):
-            return sp.sympify(expr).xreplace(roots).subs(point)
+            return sp.S(expr).xreplace(roots).subs(point)
 
         return apply
 
@@ -189,7 +189,7 @@ def uniform_bound(refs: dict) -> Derivation:
         bound_of_v = root(v_w)
 
         def apply(expr):
-            expr = sp.sympify(expr)
+            expr = sp.S(expr)
             subs = dict(fixed)
             if expr.has(v_w) or expr == b:  # the "bound" chain: b is the root for Var(w) = v_w
                 subs[b] = bound_of_v

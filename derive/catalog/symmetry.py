@@ -76,8 +76,8 @@ class NetworkModel:
 
     def evaluate(self, expr, assumptions):
         sizes, idx, placeholders, concrete, act, dact = self._network()
-        line = sp.sympify(expr).xreplace(placeholders).subs(sizes).subs(idx).doit()
-        line = sp.sympify(line).xreplace(concrete)
+        line = sp.S(expr).xreplace(placeholders).subs(sizes).subs(idx).doit()
+        line = sp.S(line).xreplace(concrete)
         line = line.replace(phi, lambda arg: act(arg)).replace(dphi, lambda arg: dact(arg))
         return line.doit()
 
@@ -107,7 +107,7 @@ class NetworkModel:
         values.update({Q2[a]: v for a, v in b2.items()})
 
         def at_init(e):
-            return sp.sympify(sp.sympify(e).xreplace(values)).doit()
+            return sp.S(sp.S(e).xreplace(values)).doit()
 
         jj, ii, kk = self.unit, 1, 2
         placeholders = {
@@ -131,7 +131,7 @@ class NetworkModel:
     def same(self, left, right) -> bool:
         """Equal at three rational points of the free symbols, to 40 digits (simplify of nested
         sigmoids is slow and no more convincing than exact-rational evaluation)."""
-        diff = sp.sympify(left - right)
+        diff = sp.S(left - right)
         free = sorted(diff.free_symbols, key=sp.default_sort_key)
         for seed in (3, 5, 7):
             point = {s: sp.Rational(seed * (n + 2), 11 + n) * (-1) ** n for n, s in enumerate(free)}
