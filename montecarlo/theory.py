@@ -141,29 +141,48 @@ def layer_second_moments(activation: str, width: int, var_w: float, depth: int, 
     return q
 
 
+_TABLE_RANGE = (-12.0, 6.0)  # log10 q
+
+
 @cache
-def _hermite_nodes(count: int = 96):
+def _moment_table(name: str, slope: float):
+    """m(q) = E[phi(sqrt(q) Z)^2] on a log grid of q (SciPy adaptive quadrature), as a log-log spline."""
     import numpy as np
-
-    nodes, weights = np.polynomial.hermite.hermgauss(count)
-    return nodes * np.sqrt(2.0), weights / np.sqrt(np.pi)
-
-
-def gaussian_second_moment_array(name: str, q, slope: float = 0.01):
-    """E[phi(sqrt(q) Z)^2] for an array of q, by Gauss-Hermite quadrature of derive's expression.
-
-    Vectorized companion of derive.activations.gaussian_second_moment (mpmath); the tests hold
-    the two routes against each other.
-    """
-    import numpy as np
+    from scipy.integrate import quad
+    from scipy.interpolate import CubicSpline
 
     from .simulate import activation
 
     phi = activation(name, slope)[0]
-    nodes, weights = _hermite_nodes()
+    density = np.sqrt(2 * np.pi)
+
+    def moment(q):
+        def f(z):
+            return float(phi(np.array([np.sqrt(q) * z]))[0]) ** 2 * np.exp(-z * z / 2) / density
+
+        return sum(
+            quad(f, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0] for lo, hi in ((-40, -1), (-1, 0), (0, 1), (1, 40))
+        )
+
+    log_q = np.linspace(*_TABLE_RANGE, 181)
+    with np.errstate(over="ignore"):
+        values = np.array([moment(10.0**lq) for lq in log_q])
+    return CubicSpline(log_q, np.log(values))
+
+
+def gaussian_second_moment_array(name: str, q, slope: float = 0.01):
+    """E[phi(sqrt(q) Z)^2] for an array of q in [1e-12, 1e6], interpolated from a quadrature table.
+
+    Vectorized companion of derive.activations.gaussian_second_moment (mpmath); the tests hold
+    the two routes, and a Monte Carlo one, against each other.
+    """
+    import numpy as np
+
     q = np.asarray(q, dtype=np.float64)
-    values = phi(np.sqrt(q)[..., None] * nodes)
-    return np.sum(np.square(values) * weights, axis=-1)
+    log_q = np.log10(q)
+    if np.any(log_q < _TABLE_RANGE[0]) or np.any(log_q > _TABLE_RANGE[1]) or not np.all(np.isfinite(log_q)):
+        raise ValueError("q outside the tabulated range [1e-12, 1e6]")
+    return np.exp(_moment_table(name, float(slope))(log_q))
 
 
 def backward_factor(name: str, slope: float = 0.01) -> float:

@@ -1,0 +1,203 @@
+"""The command line: bad input is one line on stderr, exit 2, nothing written; plus the parser."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from derive.parser import ExpressionError, parse_expression
+from initvar.cli import main
+
+
+def run_main(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_usage_error(code, err):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("initvar"), err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--samples", "0"],
+        ["verify", "--samples", "-5"],
+        ["verify", "--samples", "nan"],
+        ["verify", "--samples", "1e99999"],
+        ["verify", "--samples", "10000000000000"],
+        ["verify", "--seed", "-1"],
+        ["verify", "--jobs", "0"],
+        ["verify", "--level", "nan"],
+        ["verify", "--level", "inf"],
+        ["verify", "--only", "no-such-check"],
+        ["derive", "--only", "nope"],
+        ["frobnicate"],
+        ["verify", "--bogus"],
+        ["propagate", "--activation", "swish", "--init", "he", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--init", "kaiming-magic", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "-1", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--var", "nan", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "inf", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1", "--width", "0", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1", "--width", "8"],
+        ["propagate", "--activation", "relu", "--std", "1", "--var", "1", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1", "--width", "100000", "--depth", "2"],
+        [
+            "propagate",
+            "--activation-expr",
+            "__import__('os').system('echo pwned')",
+            "--std",
+            "1",
+            "--width",
+            "8",
+            "--depth",
+            "2",
+        ],
+        ["propagate", "--activation-expr", "x.__class__", "--std", "1", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation-expr", "lambda: 0", "--std", "1", "--width", "8", "--depth", "2"],
+        [
+            "propagate",
+            "--activation-expr",
+            "(" * 10000 + "x" + ")" * 10000,
+            "--std",
+            "1",
+            "--width",
+            "8",
+            "--depth",
+            "2",
+        ],
+        ["propagate", "--activation-expr", "x" * 1_000_000, "--std", "1", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1", "--width", "8", "--depth", "2", "--plot", "out.gif"],
+    ],
+)
+def test_bad_input(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main([*argv, "--out", str(tmp_path / "o")] if argv[0] in ("verify", "derive") else argv, capsys)
+    assert_usage_error(code, err)
+    assert not (tmp_path / "o").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    code, _, err = run_main(["derive", "--out", str(target)], capsys)
+    assert_usage_error(code, err)
+    assert target.read_text() == "keep me"
+
+
+def test_out_under_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    code, _, err = run_main(["verify", "--out", str(target / "sub"), "--only", "uniform-bound"], capsys)
+    assert_usage_error(code, err)
+
+
+def test_out_unwritable(capsys):
+    code, _, err = run_main(["derive", "--out", "/proc/initvar-cannot-write-here"], capsys)
+    assert_usage_error(code, err)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=12))
+def test_any_non_positive_integer_samples_is_refused(text):
+    try:
+        ok = int(text) > 0 and int(text) <= 10**12
+    except ValueError:
+        ok = False
+    if ok or text.startswith("-"):
+        return  # valid, or parsed by argparse as an option
+    code = main(["verify", "--samples", text, "--out", "/nonexistent-initvar-dir", "--only", "zzz"])
+    assert code == 2
+    assert not Path("/nonexistent-initvar-dir").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_parser_never_crashes(text):
+    """Any text either parses to an expression in x or raises ExpressionError: nothing else escapes."""
+    try:
+        expr = parse_expression(text)
+    except ExpressionError:
+        return
+    assert expr.free_symbols <= {__import__("derive.parser").parser.VARIABLE}
+
+
+def _combine(triple):
+    (left, lv), op, (right, rv) = triple
+    if op == "/" and rv == 0:
+        return f"({left}+{right})", lv + rv
+    value = {"+": lv + rv, "-": lv - rv, "*": lv * rv, "/": lv / rv if rv else 0.0}[op]
+    return f"({left}{op}{right})", value
+
+
+_X = 0.7
+_EXPRESSIONS = st.recursive(
+    st.sampled_from([("x", _X), ("1", 1.0), ("2.5", 2.5), ("pi", math.pi)]),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(_combine),
+        inner.map(lambda p: (f"tanh({p[0]})", math.tanh(p[1]))),
+        inner.map(lambda p: (f"-{p[0]}", -p[1])),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_EXPRESSIONS)
+def test_parser_agrees_with_arithmetic(pair):
+    """Generated expressions (with their values computed alongside) mean the same after parsing."""
+    import sympy as sp
+
+    from derive.parser import VARIABLE
+
+    text, expected = pair
+    value = float(sp.N(parse_expression(text).subs(VARIABLE, sp.Rational(7, 10)), 30))
+    assert value == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_help_is_fast_and_lists_commands():
+    proc = subprocess.run([sys.executable, "-m", "initvar.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for command in ("derive", "verify", "propagate", "report", "all"):
+        assert command in proc.stdout
+
+
+def test_imports_do_not_load_matplotlib():
+    code = "import sys, derive, montecarlo; import montecarlo.verify; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_propagate_reports_layers(capsys):
+    code, out, _ = run_main(
+        [
+            "propagate",
+            "--activation",
+            "tanh",
+            "--std",
+            "0.01",
+            "--width",
+            "50",
+            "--depth",
+            "3",
+            "--samples",
+            "200",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    import json
+
+    data = json.loads(out)
+    assert data["weights"].startswith("std 0.01 (variance 0.0001")
+    assert len(data["layers"]) == 3

@@ -1,0 +1,142 @@
+"""Statistical tests: fixed seeds, tolerances from the estimator's own standard error, negative controls."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from derive.activations import gaussian_second_moment
+from montecarlo import samplers, simulate, theory, verify
+from montecarlo.estimate import from_replications, holm
+
+Z = stats.norm.ppf(1 - 1e-4 / 2)  # two-sided 1e-4: a fixed-seed test fails by chance with probability 1e-4
+
+
+@pytest.mark.parametrize("dist", [d for d in samplers.DISTRIBUTIONS if d not in ("zeros", "constant")])
+def test_sampler_variance(dist):
+    rng = np.random.default_rng(7)
+    var = 0.37
+    draws = samplers.sample(rng, (400, 500), dist, var=var).ravel()
+    if dist == "orthogonal":  # entries of one orthogonal matrix are not independent: exact row norms instead
+        mat = samplers.sample(rng, (300, 300), dist, var=var)
+        assert np.allclose(mat @ mat.T, var * 300 * np.eye(300), atol=1e-10)
+        return
+    se_var = np.sqrt(max(np.mean(draws**4) - np.mean(draws**2) ** 2, 0.0) / draws.size)
+    assert abs(np.mean(draws**2) - var) <= Z * se_var + 1e-12 * var  # Rademacher: w^2 is exact
+    assert abs(np.mean(draws)) < Z * np.sqrt(var / draws.size)
+    # Negative control: the same draws are far from the variance that a std/variance mix-up gives.
+    assert abs(np.mean(draws**2) - np.sqrt(var)) > Z * se_var
+
+
+def test_sampler_rejects_bad_variance():
+    rng = np.random.default_rng(0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            samplers.sample(rng, (3,), "normal", var=bad)
+    with pytest.raises(ValueError, match="unknown distribution"):
+        samplers.sample(rng, (3,), "cauchy")
+
+
+def test_holm_matches_definition():
+    adjusted, rejected = holm([0.01, 0.04, 0.03], 0.05)
+    # sorted: 0.01*3, max(0.03, 0.03*2), max(0.06, 0.04*1)
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06])
+    assert rejected == [True, False, False]
+
+
+def test_three_routes_meet_for_tanh_and_sigmoid():
+    """mpmath quadrature (derive), Gauss-Hermite (montecarlo) and Monte Carlo agree on E[phi(sqrt(q)Z)^2]."""
+    rng = np.random.default_rng(11)
+    z = rng.standard_normal(2_000_000)
+    for name in ("tanh", "sigmoid"):
+        for q in (0.3, 2.0):
+            exact = gaussian_second_moment(name, q)
+            # the table is a log-log spline: its interpolation error is below 1e-6 relative
+            assert theory.gaussian_second_moment_array(name, np.array([q]))[0] == pytest.approx(exact, rel=1e-6)
+            sample = simulate.activation(name)[0](np.sqrt(q) * z) ** 2
+            assert abs(sample.mean() - exact) < Z * sample.std() / np.sqrt(z.size)
+
+
+def test_interval_coverage_is_nominal():
+    """Calibration: 90% intervals from few small replications cover the truth about 90% of the time,
+    for a heavy-tailed estimator (Laplace ReLU moment) and a correlated one (shared weights, n=16)."""
+    truth_relu = float(theory.relu_moment("")(1.0, 1.0))
+    n, m = 16, 64
+    var_w = theory.scheme_variance("lecun", n, m)
+    truth_fwd = float(theory.forward_variance("")(n, var_w, 1.0, 0.0))
+    trials = 300
+    for truth, rep in (
+        (truth_relu, lambda g: simulate.activation_moment(g, batch=500, z_dist="laplace", var=1.0)),
+        (
+            truth_fwd,
+            lambda g: simulate.dense_forward(
+                g, n=n, m=m, batch=32, w_dist="laplace", x_dist="laplace", vw=var_w, vx=1.0
+            ),
+        ),
+    ):
+        covered = 0
+        for trial in range(trials):
+            seeds = np.random.SeedSequence(99, spawn_key=(trial,)).spawn(6)
+            est = from_replications([rep(np.random.default_rng(s)) for s in seeds], 1, confidence=0.9)
+            covered += est.ci_low <= truth <= est.ci_high
+        rate = covered / trials
+        assert abs(rate - 0.9) < Z * np.sqrt(0.9 * 0.1 / trials), rate
+
+
+def test_relu_checks_pass_and_controls_reject():
+    checks = verify.select("relu-second-moment/")
+    results, _ = verify.run(checks, seed=3, jobs=1)
+    assert all(r.passed for r in results)
+    assert {r.control for r in results} == {True, False}
+
+
+def test_breaking_the_relu_factor_in_derive_fails_verify(monkeypatch):
+    """If derive's ReLU result lost its 1/2 (a bug past the checks), verify must fail and its control pass."""
+    import sys
+
+    import sympy as sp
+
+    from derive.expr import E, z
+
+    reg = sys.modules["derive.registry"]
+    reg.registry()  # everything built and checked first: the "bug" slips in afterwards
+    real = reg.get("relu-second-moment")
+
+    class Broken:
+        def chain(self, key):
+            if key:
+                return real.chain(key)
+            return type("C", (), {"result": sp.Eq(real.result.lhs, E(z**2), evaluate=False)})()
+
+        result = sp.Eq(real.result.lhs, E(z**2), evaluate=False)
+
+    def clear():
+        theory.relu_moment.cache_clear()
+        theory.activation_factor.cache_clear()
+        from derive import activations
+
+        activations.c_phi.cache_clear()
+        verify._REGISTRY = None  # checks capture derived constants when built
+
+    monkeypatch.setitem(reg._BUILT, "relu-second-moment", Broken())
+    clear()
+    try:
+        check = [c for c in verify.select("relu-second-moment/normal") if c.id == "relu-second-moment/normal"]
+        results, _ = verify.run(check, seed=3, jobs=1)
+    finally:
+        monkeypatch.undo()
+        clear()
+    main = [r for r in results if not r.control]
+    assert len(main) == 1 and not main[0].passed
+
+
+def test_results_independent_of_jobs_and_chunks(monkeypatch):
+    checks = verify.select("forward-variance/normal/n16")
+    one, _ = verify.run(checks, seed=5, samples=200_000, jobs=1)
+    monkeypatch.setattr(verify, "CHUNK", 3)
+    two, _ = verify.run(checks, seed=5, samples=200_000, jobs=2)
+    assert [r.as_dict() for r in one] == [r.as_dict() for r in two]
+
+
+def test_exact_checks():
+    results, _ = verify.run(verify.select("init/"), seed=1, jobs=1)
+    assert len(results) == 10 and all(r.passed for r in results)
