@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_OUT = Path("output")
+DEFAULT_SEED = 20101
 
 
 class UsageError(Exception):
@@ -69,7 +70,9 @@ def _add_verify_options(p):
         metavar="N",
         help="samples per check (default: each check's own, sized for a CI half-width <= 1%%)",
     )
-    p.add_argument("--seed", type=_nonneg_int, default=20101, metavar="S", help="root seed (default 20101)")
+    p.add_argument(
+        "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"
+    )
     p.add_argument(
         "--jobs",
         type=_positive_int,
@@ -138,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--samples", type=_positive_int, default=2000, metavar="N", help="inputs per network (default 2000)"
     )
-    pr.add_argument("--seed", type=_nonneg_int, default=20101, metavar="S")
+    pr.add_argument("--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S")
     pr.add_argument("--plot", type=Path, metavar="FILE", help="also draw variance against depth to FILE (.pdf/.png)")
     pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

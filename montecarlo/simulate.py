@@ -49,18 +49,20 @@ def product(rng, batch, *, w_dist="normal", x_dist="normal", vw=1.0, vx=1.0, mw=
 def dense_forward(
     rng, *, n, m, batch, w_dist="normal", x_dist="normal", vw=1.0, vx=1.0, mx=0.0, x_activation=None, layers=1
 ):
-    """Mean of y^2 over a batch of inputs through one m x n weight matrix (E[y] = 0: this is Var(y)).
+    """Mean of y^2 over a batch of inputs through ``layers`` independent m x n weight matrices
+    (E[y] = 0, so this is Var(y)).
 
-    ``x_activation``: feed the layer phi(x) instead of x (e.g. "relu" for non-zero-mean inputs).
-    ``layers`` independent layers (each its own weights and inputs) are averaged in one replication:
-    for small n most of the spread comes from the weight matrix, and more matrices per replication
-    cost less than more replications. Float32 arithmetic, float64 accumulation.
+    One batch of inputs feeds all the layers of a replication: the layers' weights are independent, so
+    the mean stays unbiased, and the replication-level interval accounts for the sharing. For small n
+    most of the spread comes from the weights, so more matrices per replication is the cheap way to a
+    narrow interval. ``x_activation``: feed phi(x) instead of x (e.g. "relu", for non-zero-mean inputs).
+    Float32 arithmetic (one matrix product), float64 accumulation.
     """
-    weights = sample(rng, (layers, m, n), w_dist, var=vw, dtype=np.float32)
-    x = inputs(rng, (layers, batch, n), x_dist, var=vx, mean=mx).astype(np.float32)
+    weights = sample(rng, (n, layers * m), w_dist, var=vw, dtype=np.float32)
+    x = inputs(rng, (batch, n), x_dist, var=vx, mean=mx).astype(np.float32)
     if x_activation is not None:
         x = activation(x_activation)[0](x)
-    y = np.matmul(x, weights.transpose(0, 2, 1))
+    y = x @ weights
     return float(np.mean(np.square(y, dtype=np.float64)))
 
 

@@ -140,3 +140,15 @@ def test_results_independent_of_jobs_and_chunks(monkeypatch):
 def test_exact_checks():
     results, _ = verify.run(verify.select("init/"), seed=1, jobs=1)
     assert len(results) == 10 and all(r.passed for r in results)
+
+
+def test_default_run_meets_the_targets():
+    """At the default settings every check passes, every control is rejected, and each statistical
+    check's 99.9% interval is within 1% of its theory value."""
+    from initvar.cli import DEFAULT_SEED
+
+    results, _ = verify.run(verify.select(None), seed=DEFAULT_SEED, jobs=2)
+    assert all(r.passed for r in results), [r.id for r in results if not r.passed]
+    for r in results:
+        if r.kind == "statistical" and not r.control:
+            assert (r.ci_high - r.ci_low) / 2 <= 0.01 * abs(r.theory), r.id
