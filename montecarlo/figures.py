@@ -109,7 +109,8 @@ def variance_depth(out: Path, profiles: dict, checks) -> list[Path]:
     deep = [c for c in checks if getattr(c, "profile", False) and c.id in profiles]
     if not deep:
         return []
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    markers = "osD^vP*X"
     for index, check in enumerate(deep):
         kw = check.replicate.keywords
         est = profiles[check.id][:-1] if (kw.get("layer_factor") or kw.get("exact_map")) else profiles[check.id]
@@ -129,12 +130,21 @@ def variance_depth(out: Path, profiles: dict, checks) -> list[Path]:
             )
         label = check.id.removeprefix("deep/")
         ax.plot(layers, theory, color=color, lw=1.2, label=f"{label} (theory)")
-        ax.errorbar(layers, values, yerr=np.abs(err), fmt="o", ms=2.5, color=color, elinewidth=0.8, capsize=1.5)
+        ax.errorbar(
+            layers,
+            values,
+            yerr=np.abs(err),
+            fmt=markers[index % len(markers)],
+            ms=3,
+            color=color,
+            elinewidth=0.8,
+            capsize=1.5,
+        )
     ax.set_yscale("log")
     ax.set_xlabel("layer $l$ (backward: gradient at layer $l$)")
     ax.set_ylabel(r"$\mathbb{E}[y_l^2]$")
     ax.set_title("Variance against depth: theory (lines), Monte Carlo mean and 99.9% CI (points)")
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return _save(fig, out, "variance_depth")
 
@@ -147,16 +157,28 @@ def relu_halving(out: Path, seed: int) -> list[Path]:
     c = th.activation_factor("relu")
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     bins = np.linspace(-4, 4, 81)
-    ax.hist(z, bins=bins, density=True, alpha=0.55, color=COLORS[0], label=r"$z\sim\mathcal{N}(0,1)$")
+    width = bins[1] - bins[0]
+    per_sample = np.full(z.size, 1.0 / (z.size * width))  # both histograms on the scale of z's density
+    ax.hist(z, bins=bins, weights=per_sample, alpha=0.55, color=COLORS[0], label=r"$z\sim\mathcal{N}(0,1)$")
+    positive = r > 0
     ax.hist(
-        r[r > 0],
+        r[positive],
         bins=bins,
-        density=True,
+        weights=per_sample[positive],
         alpha=0.55,
         color=COLORS[1],
-        weights=np.full((r > 0).sum(), (r > 0).mean()),
-        label=r"$\mathrm{relu}(z)$, $z>0$ part",
+        label=r"$\mathrm{relu}(z)$ on $(0,\infty)$",
     )
+    mass_at_zero = float(np.mean(~positive))
+    ax.annotate(
+        f"mass {mass_at_zero:.3f} at 0",
+        xy=(0, 0.42),
+        xytext=(-3.8, 0.3),
+        fontsize=8,
+        color=COLORS[1],
+        arrowprops={"arrowstyle": "->", "color": COLORS[1]},
+    )
+    ax.vlines(0, 0, 0.42, color=COLORS[1], lw=2.5)
     ez2, er2 = float(np.mean(z**2)), float(np.mean(r**2))
     ax.axvline(
         np.sqrt(ez2), color=COLORS[0], ls="--", lw=1, label=rf"$\sqrt{{\mathbb{{E}}[z^2]}}$ = {np.sqrt(ez2):.3f}"
@@ -169,8 +191,8 @@ def relu_halving(out: Path, seed: int) -> list[Path]:
         label=rf"$\sqrt{{\mathbb{{E}}[\mathrm{{relu}}(z)^2]}}$ = {np.sqrt(er2):.3f} (theory $\sqrt{{{c:g}}}$)",
     )
     ax.set_title(
-        rf"The ReLU halving: $\mathbb{{E}}[\mathrm{{relu}}(z)^2]$ / $\mathbb{{E}}[z^2]$ = {er2 / ez2:.4f}; "
-        rf"half of the mass sits at $0$"
+        rf"The ReLU halving: $\mathbb{{E}}[\mathrm{{relu}}(z)^2]\,/\,\mathbb{{E}}[z^2]$ = {er2 / ez2:.4f} "
+        rf"(theory {c:g})"
     )
     ax.legend(fontsize=7)
     fig.tight_layout()

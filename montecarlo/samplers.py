@@ -59,9 +59,9 @@ def sample(
     if distribution == "constant":
         return np.full(shape, value, dtype=dtype)
     if distribution == "normal":
-        return (rng.standard_normal(shape, dtype=np.float32 if dtype == np.float32 else np.float64) * std).astype(
-            dtype, copy=False
-        )
+        draws = rng.standard_normal(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+        draws *= std
+        return draws.astype(dtype, copy=False)
     if distribution == "truncated_normal":
         draws = rng.standard_normal(shape)
         bad = np.abs(draws) > TRUNCATION

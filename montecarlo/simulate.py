@@ -59,11 +59,18 @@ def dense_forward(
     Float32 arithmetic (one matrix product), float64 accumulation.
     """
     weights = sample(rng, (n, layers * m), w_dist, var=vw, dtype=np.float32)
-    x = inputs(rng, (batch, n), x_dist, var=vx, mean=mx).astype(np.float32)
+    x = sample(rng, (batch, n), x_dist, var=vx, dtype=np.float32)
+    if mx:
+        x += np.float32(mx)
     if x_activation is not None:
         x = activation(x_activation)[0](x)
     y = x @ weights
-    return float(np.mean(np.square(y, dtype=np.float64)))
+    return _mean_square(y)
+
+
+def _mean_square(y) -> float:
+    """Mean of y^2: float32 sums along rows (pairwise, short), float64 across rows."""
+    return float(np.einsum("ij,ij->i", y, y).sum(dtype=np.float64) / y.size)
 
 
 def dense_backward(rng, *, n_in, n_out, batch, w_dist="normal", vw=1.0, vg=1.0):
@@ -71,7 +78,7 @@ def dense_backward(rng, *, n_in, n_out, batch, w_dist="normal", vw=1.0, vg=1.0):
     weights = sample(rng, (n_out, n_in), w_dist, var=vw, dtype=np.float32)
     grad_y = sample(rng, (batch, n_out), "normal", var=vg, dtype=np.float32)
     grad_x = grad_y @ weights
-    return float(np.mean(np.square(grad_x, dtype=np.float64)))
+    return _mean_square(grad_x)
 
 
 def activation_moment(rng, *, batch, z_dist, var, name="relu", power=2, center=False, df=6, slope=0.01):

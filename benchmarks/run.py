@@ -1,0 +1,229 @@
+"""initvar's speed and memory against baselines measured in the same run, printed as ratios.
+
+    python benchmarks/run.py            # everything (a few minutes on 2 cores)
+    python benchmarks/run.py --quick    # skip the two main-job runs
+
+Measures (issue targets in brackets):
+  startup       `initvar --help` wall time [< 0.3 s]; `import derive, montecarlo` loads no matplotlib
+  derive        `initvar derive` wall time [< 10 s]
+  main job      `initvar all` with every core and with --jobs 1 [<= 60 s; ratio <= 0.6]
+  efficiency    forward-variance replications' arithmetic rate / a plain float32 matmul of the same
+                shapes [>= 0.5]
+  vs NumPy      a straightforward script with independent samples, cost at the same CI width [initvar >= 5x]
+  vs PyTorch    a torch.nn.init script doing the same replications, at the same CI width [no slower]
+  memory        peak RSS of verify at 1x and 100x the default samples [< 1 GiB]
+"""
+
+from __future__ import annotations
+
+import os
+
+# Single-threaded BLAS for every measurement (as initvar runs it), set before NumPy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402, F401
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+Z999 = 3.2905  # two-sided 99.9% normal quantile, for the baselines' own intervals
+
+
+def _run(args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, check=False, **kw)
+
+
+def _timed(args, repeat=1, env=None):
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = _run(args, env=env)
+        best = min(best, time.perf_counter() - start)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr[-500:]}")
+    return best
+
+
+def _peak_rss_mib(args) -> float:
+    """Peak resident memory of a command and its workers, in MiB (a fresh Python measures it)."""
+    code = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = _run([sys.executable, "-c", code, *args]).stdout.strip()
+    return int(out) / 1024
+
+
+def row(name, value, unit, target="", ratio=None):
+    ratio_text = "" if ratio is None else f"{ratio:8.2f}x"
+    print(f"{name:<46} {value:>10.3f} {unit:<6} {ratio_text:>10}  {target}")
+
+
+def bench_startup():
+    initvar = [sys.executable, "-m", "initvar.cli"]
+    t_help = _timed([*initvar, "--help"], repeat=5)
+    t_python = _timed([sys.executable, "-c", "pass"], repeat=5)
+    row("startup: initvar --help", t_help, "s", "[< 0.3 s]", ratio=t_help / t_python)
+    print(f"{'':<46} (ratio: against a bare `python -c pass`, {t_python:.3f} s)")
+    code = "import sys, derive, montecarlo, montecarlo.verify; print('matplotlib' in sys.modules)"
+    loaded = _run([sys.executable, "-c", code]).stdout.strip()
+    print(f"{'startup: import derive, montecarlo loads matplotlib':<46} {loaded:>10}         [False]")
+
+
+def bench_derive():
+    with tempfile.TemporaryDirectory() as tmp:
+        t = _timed([sys.executable, "-m", "initvar.cli", "derive", "--out", tmp])
+    row("derive: initvar derive (11 derivations)", t, "s", "[< 10 s]")
+
+
+def bench_main_job():
+    with tempfile.TemporaryDirectory() as tmp:
+        t_all = _timed([sys.executable, "-m", "initvar.cli", "all", "--out", f"{tmp}/a"])
+        t_one = _timed([sys.executable, "-m", "initvar.cli", "all", "--out", f"{tmp}/b", "--jobs", "1"])
+    row(f"main job: initvar all ({os.cpu_count()} workers)", t_all, "s", "[<= 60 s, aim 20 s]")
+    row("main job: initvar all --jobs 1", t_one, "s", "", ratio=t_all / t_one)
+    print(f"{'':<46} (ratio: every core / one core; target <= 0.6)")
+
+
+def _forward_check():
+    from montecarlo import verify
+
+    (check,) = [c for c in verify.select("forward-variance/normal/n512") if c.id == "forward-variance/normal/n512"]
+    return check
+
+
+def bench_efficiency():
+    """Arithmetic rate of the forward-variance replications against a bare float32 matmul."""
+    check = _forward_check()
+    kw = check.replicate.keywords
+    n, m, batch, layers = kw["n"], kw["m"], kw["batch"], kw.get("layers", 1)
+    flops = 2.0 * batch * n * m * layers
+    reps = 40
+    rngs = [np.random.default_rng(i) for i in range(reps)]
+    check.replicate(rngs[0])  # warm up
+    start = time.perf_counter()
+    for rng in rngs:
+        check.replicate(rng)
+    t_initvar = (time.perf_counter() - start) / reps
+    x = np.random.default_rng(0).standard_normal((batch, n), dtype=np.float32)
+    w = np.random.default_rng(1).standard_normal((n, m * layers), dtype=np.float32)
+    x @ w
+    start = time.perf_counter()
+    for _ in range(reps):
+        x @ w
+    t_matmul = (time.perf_counter() - start) / reps
+    row("efficiency: initvar replication", flops / t_initvar / 1e9, "GFLOP/s", "[>= 0.5]", ratio=t_matmul / t_initvar)
+    row("efficiency: bare float32 matmul, same shapes", flops / t_matmul / 1e9, "GFLOP/s")
+    print(f"{'':<46} (initvar draws fresh weights and inputs for every replication; the matmul does not)")
+
+
+def _initvar_cost(check, reps):
+    """Seconds and 99.9% half-width (relative) of initvar's estimator with ``reps`` replications."""
+    from montecarlo.estimate import from_replications
+
+    start = time.perf_counter()
+    values = [check.replicate(np.random.default_rng(np.random.SeedSequence(7, spawn_key=(r,)))) for r in range(reps)]
+    seconds = time.perf_counter() - start
+    est = from_replications(values, check.batch)
+    return seconds, est.half_width / check.theory()
+
+
+def bench_vs_numpy():
+    """A straightforward script: independent samples y = sum_i w_i x_i, variance with its CI."""
+    check = _forward_check()
+    kw = check.replicate.keywords
+    n, var_w, var_x = kw["n"], kw["vw"], kw["vx"]
+    t_iv, hw_iv = _initvar_cost(check, check.replications)
+    samples = 20_000
+    rng = np.random.default_rng(3)
+    start = time.perf_counter()
+    ys = []
+    for _ in range(samples // 1000):
+        w = rng.normal(0.0, np.sqrt(var_w), (1000, n))
+        x = rng.normal(0.0, np.sqrt(var_x), (1000, n))
+        ys.append((w * x).sum(axis=1))
+    y = np.concatenate(ys)
+    t_np = time.perf_counter() - start
+    y2 = y**2
+    hw_np = Z999 * y2.std(ddof=1) / np.sqrt(y2.size) / check.theory()
+    # Cost to reach the same half-width scales with half-width squared (samples ~ 1/hw^2).
+    cost_iv, cost_np = t_iv * hw_iv**2, t_np * hw_np**2
+    row("vs NumPy: initvar, s at 1% half-width", cost_iv / 1e-4, "s", "[initvar >= 5x faster]", ratio=cost_np / cost_iv)
+    row("vs NumPy: independent-sample script", cost_np / 1e-4, "s")
+
+
+def bench_vs_torch():
+    try:
+        import torch
+    except ImportError:
+        print(f"{'vs PyTorch: torch not installed, skipped':<46}")
+        return
+    check = _forward_check()
+    kw = check.replicate.keywords
+    n, m, batch, var_w, var_x = kw["n"], kw["m"], kw["batch"], kw["vw"], kw["vx"]
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    reps = check.replications
+    start = time.perf_counter()
+    values = []
+    for _ in range(reps):
+        w = torch.empty(m, n)
+        torch.nn.init.normal_(w, std=float(np.sqrt(var_w)))
+        x = torch.randn(batch, n) * float(np.sqrt(var_x))
+        values.append(float((x @ w.T).pow(2).mean()))
+    t_torch = time.perf_counter() - start
+    from montecarlo.estimate import from_replications
+
+    hw_torch = from_replications(values, batch * m).half_width / check.theory()
+    t_iv, hw_iv = _initvar_cost(check, reps)
+    cost_iv, cost_torch = t_iv * hw_iv**2, t_torch * hw_torch**2
+    row(
+        f"vs PyTorch {torch.__version__}: initvar, s at 1% hw",
+        cost_iv / 1e-4,
+        "s",
+        "[no slower]",
+        ratio=cost_torch / cost_iv,
+    )
+    row("vs PyTorch: torch.nn.init replications", cost_torch / 1e-4, "s")
+
+
+def bench_memory():
+    check = _forward_check()
+    base = check.replications * check.batch
+    verify = [sys.executable, "-m", "initvar.cli", "verify", "--only", check.id]
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_1 = _peak_rss_mib([*verify, "--out", f"{tmp}/a", "--samples", str(base)])
+        rss_100 = _peak_rss_mib([*verify, "--out", f"{tmp}/b", "--samples", str(100 * base)])
+    row("memory: verify, default samples, peak RSS", rss_1, "MiB", "[< 1024 MiB]")
+    row("memory: verify, 100x samples, peak RSS", rss_100, "MiB", "[< 1024 MiB]", ratio=rss_100 / rss_1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="skip the two runs of the main job")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}"
+    )
+    print(f"{'measure':<46} {'value':>10} {'unit':<6} {'ratio':>10}  target")
+    bench_startup()
+    bench_derive()
+    if not args.quick:
+        bench_main_job()
+    bench_efficiency()
+    bench_vs_numpy()
+    bench_vs_torch()
+    bench_memory()
+
+
+if __name__ == "__main__":
+    main()
