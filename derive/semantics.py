@@ -208,7 +208,7 @@ class Quadrature:
     """
 
     sigma_value: str
-    digits: int = 30
+    digits: int = 20
 
     @property
     def name(self) -> str:

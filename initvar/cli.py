@@ -222,5 +222,14 @@ def main(argv=None) -> int:
         return 130
 
 
+def run() -> None:
+    """Console entry point: once ``main`` has finished (and written everything), a late Ctrl-C or
+    SIGTERM no longer turns a complete run into a killed one."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -246,6 +246,42 @@ def write_figures(out: Path, seed: int, profiles=None, samples=None, jobs=1) -> 
     return figures.all_figures(out, seed, profiles, deep)
 
 
+def _start_independent_figures(out: Path, seed: int):
+    """Draw the figures that need no verification results in a forked process (main job, jobs > 1)."""
+    import multiprocessing
+
+    from montecarlo import theory
+
+    theory.scheme_variance("he", 1, 1)  # derived before forking, so the child inherits it
+
+    def draw():
+        import os
+        import signal
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        # The parent stops this process itself (SIGUSR1), so that the atomic writer can clean up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR1, stop)
+        from montecarlo import figures
+
+        from .writer import prepare_dir
+
+        try:
+            folder = prepare_dir(out / "figures")
+            figures.seed_histograms(folder, seed)
+            figures.relu_halving(folder, seed)
+            figures.constant_init(folder, seed)
+        except KeyboardInterrupt:
+            os._exit(1)
+
+    process = multiprocessing.get_context("fork").Process(target=draw, daemon=True)
+    process.start()
+    return process
+
+
 def cmd_report(args, *, results=None, profiles=None, steps=None) -> int:
     """Write report.tex (computing what is missing in ``args.out`` first) and compile it when TeX is found."""
     import shutil
@@ -303,10 +339,32 @@ def cmd_all(args) -> int:
 
     step("1/4 derive: building and checking 11 derivations")
     write_derivations(out)
-    step("2/4 verify: Monte Carlo checks")
-    results, profiles, _ = run_verify(args, out)
-    step("3/4 figures")
-    write_figures(out, args.seed, profiles)
+    step("2/4 verify: Monte Carlo checks (and, on another core, the figures that need no results)")
+    side = _start_independent_figures(out, args.seed) if _jobs(args) > 1 else None
+    try:
+        results, profiles, _ = run_verify(args, out)
+        step("3/4 figures")
+        STATE["step"] = "figures"
+        if side is not None:
+            side.join()
+            if side.exitcode != 0:
+                raise RuntimeError("drawing the figures failed")
+            from montecarlo import figures, verify
+
+            figures.variance_depth(out / "figures", profiles, verify.select("deep/"))
+        else:
+            write_figures(out, args.seed, profiles)
+    except BaseException:
+        if side is not None and side.is_alive():
+            import os
+            import signal
+
+            os.kill(side.pid, signal.SIGUSR1)  # stops it cleanly: a file being written is discarded
+            side.join(timeout=30)
+            if side.is_alive():
+                side.kill()
+                side.join()
+        raise
     step("4/4 report")
     status = cmd_report(args, results=results, profiles=profiles, steps=step)
     s = summary(results)

@@ -274,14 +274,23 @@ def compile_pdf(out: Path) -> Path:
         shutil.copytree(out / "derivations", build / "derivations")
         shutil.copytree(out / "figures", build / "figures")
         latex = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"]
-        steps = [latex, ["bibtex", "report"], latex, latex]
-        for step in steps:
+
+        def run(step):
             proc = subprocess.run(step, cwd=build, env=env, capture_output=True, text=True, timeout=300)
             if proc.returncode != 0:
                 log = (build / "report.log").read_text(errors="replace") if (build / "report.log").exists() else ""
                 write_text(out / "report.log", log or proc.stdout)
                 raise LatexError(f"{step[0]} failed; see {out / 'report.log'}")
-        log = (build / "report.log").read_text(errors="replace")
+            return (build / "report.log").read_text(errors="replace")
+
+        run(latex)
+        run(["bibtex", "report"])
+        run(latex)
+        log = run(latex)
+        for _ in range(2):  # until references settle
+            if "Rerun to get" not in log and "may have changed. Rerun" not in log:
+                break
+            log = run(latex)
         write_text(out / "report.log", log)
         problems = check_log(log) + check_log(
             (build / "report.blg").read_text(errors="replace") if (build / "report.blg").exists() else ""

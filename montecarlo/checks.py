@@ -141,7 +141,7 @@ def _forward_checks():
         16: (64, 4096, 32, {"normal": 48, "uniform": 32, "rademacher": 16, "laplace": 96}),
         # n = 512: 2048 inputs x 2048 outputs per replication, so that one matrix product dominates the
         # cost of drawing the numbers (see benchmarks/run.py, "efficiency").
-        512: (128, 2048, 16, {"normal": 16, "uniform": 16, "rademacher": 16, "laplace": 16}),
+        512: (128, 2048, 16, {"normal": 8, "uniform": 8, "rademacher": 8, "laplace": 8}),
     }
     for n, (m, batch, layers, reps) in sizes.items():
         var_w = th.scheme_variance("lecun", n, m)

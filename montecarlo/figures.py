@@ -53,7 +53,7 @@ def _save(fig, out: Path, name: str) -> list[Path]:
         ("png", {"Software": "initvar"}),
     ):
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=ext, metadata=meta, bbox_inches="tight")
+        fig.savefig(buffer, format=ext, metadata=meta)
         written.append(write_bytes(out / f"{name}.{ext}", buffer.getvalue()))
     _plt().close(fig)
     return written
@@ -88,16 +88,16 @@ def seed_histograms(out: Path, seed: int) -> list[Path]:
                 hi = 1.0 if act in ("sigmoid", "tanh") else float(max(1e-9, np.percentile(x, 99)))
             lo = -1.0 if act == "tanh" else 0.0
             values = x.ravel() if act != "relu" else x.ravel()[x.ravel() > 0]  # relu: the mass at 0 is half
-            ax.hist(values, bins=40, range=(lo, hi), color=COLORS[row % len(COLORS)], density=True)
+            counts, edges = np.histogram(values, bins=40, range=(lo, hi), density=True)
+            ax.stairs(counts, edges, fill=True, color=COLORS[row % len(COLORS)])
             ax.set_yticks([])
             ax.tick_params(labelsize=6)
             if row == 0:
                 ax.set_title(f"layer {layer + 1}")
-        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        axes[row, 0].set_ylabel(label.replace(", ", "\n"), fontsize=8)
     fig.suptitle(
-        "Activations of 5 layers of 100 units (1000 inputs), weights named by std or scheme "
-        "(ReLU: positive part; the other half is at 0)",
-        y=1.0,
+        "Activations in 5 layers of 100 units, 1000 inputs\n(weights named by std or scheme; ReLU: positive part, "
+        "the other half is at 0)"
     )
     fig.tight_layout()
     return _save(fig, out, "seed_histograms")
@@ -159,16 +159,11 @@ def relu_halving(out: Path, seed: int) -> list[Path]:
     bins = np.linspace(-4, 4, 81)
     width = bins[1] - bins[0]
     per_sample = np.full(z.size, 1.0 / (z.size * width))  # both histograms on the scale of z's density
-    ax.hist(z, bins=bins, weights=per_sample, alpha=0.55, color=COLORS[0], label=r"$z\sim\mathcal{N}(0,1)$")
+    counts, _ = np.histogram(z, bins=bins, weights=per_sample)
+    ax.stairs(counts, bins, fill=True, alpha=0.55, color=COLORS[0], label=r"$z\sim\mathcal{N}(0,1)$")
     positive = r > 0
-    ax.hist(
-        r[positive],
-        bins=bins,
-        weights=per_sample[positive],
-        alpha=0.55,
-        color=COLORS[1],
-        label=r"$\mathrm{relu}(z)$ on $(0,\infty)$",
-    )
+    counts, _ = np.histogram(r[positive], bins=bins, weights=per_sample[positive])
+    ax.stairs(counts, bins, fill=True, alpha=0.55, color=COLORS[1], label=r"$\mathrm{relu}(z)$ on $(0,\infty)$")
     mass_at_zero = float(np.mean(~positive))
     ax.annotate(
         f"mass {mass_at_zero:.3f} at 0",
@@ -247,6 +242,6 @@ def propagate_plot(path: Path, rows, title: str) -> Path:
     buffer = io.BytesIO()
     ext = Path(path).suffix.lstrip(".").lower()
     meta = {"CreationDate": None, "ModDate": None, "Producer": "initvar"} if ext == "pdf" else {"Software": "initvar"}
-    fig.savefig(buffer, format=ext, metadata=meta, bbox_inches="tight")
+    fig.savefig(buffer, format=ext, metadata=meta)
     plt.close(fig)
     return write_bytes(Path(path), buffer.getvalue())

@@ -135,6 +135,12 @@ def run(
     collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
     count = len(tasks) + len(exact)
     if jobs > 1 and len(tasks) > 1:
+        for check in stat:  # expensive shared tables: built once here, inherited by the forked workers
+            if getattr(check.replicate, "keywords", {}).get("exact_map"):
+                from .theory import gaussian_second_moment_array
+
+                kw = check.replicate.keywords
+                gaussian_second_moment_array(kw["activation_name"], [1.0], kw["slope"])
         for check_id, start, values in _run_pool(tasks, jobs):
             collected[check_id][start] = values
             if progress:

@@ -176,11 +176,12 @@ def uniform_bound(refs: dict) -> Derivation:
                 return st.variance(st.Uniform("U", -bound, bound))
             return sp.integrate(t**2 / (2 * bound), (t, -bound, bound))  # by the density, not sympy.stats
 
+        var_b = variance_of_uniform(b)
+
         def root(target):
-            (value,) = sp.solve(sp.Eq(variance_of_uniform(b), target), b)
+            (value,) = sp.solve(sp.Eq(var_b, target), b)
             return value
 
-        var_b = variance_of_uniform(b)
         fixed = {Var(u): var_b, E(u**2): var_b, E(u): 0}
         for key in ("xavier", "he"):
             var_key = refs["init-schemes"].chain(key).result.rhs
