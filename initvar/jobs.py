@@ -265,6 +265,7 @@ def _start_independent_figures(out: Path, seed: int):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGUSR1, stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         from montecarlo import figures
 
         from .writer import prepare_dir
@@ -340,8 +341,15 @@ def cmd_all(args) -> int:
     step("1/4 derive: building and checking 11 derivations")
     write_derivations(out)
     step("2/4 verify: Monte Carlo checks (and, on another core, the figures that need no results)")
-    side = _start_independent_figures(out, args.seed) if _jobs(args) > 1 else None
+    import signal
+
+    # Block Ctrl-C/SIGTERM while forking the figure process (a signal caught mid-fork would run the
+    # parent's handler in the child); the child ignores them and is stopped by the parent.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    side = None
     try:
+        side = _start_independent_figures(out, args.seed) if _jobs(args) > 1 else None
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         results, profiles, _ = run_verify(args, out)
         step("3/4 figures")
         STATE["step"] = "figures"
@@ -355,9 +363,9 @@ def cmd_all(args) -> int:
         else:
             write_figures(out, args.seed, profiles)
     except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if side is not None and side.is_alive():
             import os
-            import signal
 
             os.kill(side.pid, signal.SIGUSR1)  # stops it cleanly: a file being written is discarded
             side.join(timeout=30)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import signal
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -91,17 +92,25 @@ def _run_pool(tasks, jobs):
     from concurrent.futures import as_completed
 
     # fork: workers inherit the checked derivations instead of rebuilding them.
-    pool = ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, mp_context=multiprocessing.get_context("fork")
-    )
+    # Ctrl-C or SIGTERM arriving while a worker is forked would be inherited as a pending Python
+    # signal and run the parent's handler inside the child: block them until the workers exist and
+    # have ignored them (the parent stops its workers itself).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    pool = None
     try:
+        pool = ProcessPoolExecutor(
+            max_workers=jobs, initializer=_init_worker, mp_context=multiprocessing.get_context("fork")
+        )
         futures = [pool.submit(_task, task) for task in tasks]
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for future in as_completed(futures):
             yield future.result()
     except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if pool is not None:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
 
@@ -112,6 +121,7 @@ def _init_worker():
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
     # results, must not depend on the number of workers.
     try:
