@@ -58,17 +58,32 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a relative precision below 1, got {text}")
+    return value
+
+
 def _add_out(p):
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output directory (default: output/)")
 
 
 def _add_verify_options(p):
-    p.add_argument(
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
         "--samples",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="samples per check (default: each check's own, sized for a CI half-width <= 1%%)",
+        help="samples per check (default: each check's own, sized for a 99.9%% CI half-width <= 1%%)",
+    )
+    size.add_argument(
+        "--precision",
+        type=_fraction,
+        default=None,
+        metavar="REL",
+        help="instead, size every check for a 99.9%% CI half-width of REL x theory (two-stage)",
     )
     p.add_argument(
         "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"

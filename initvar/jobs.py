@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .writer import prepare_dir, write_text
+from .writer import Batch, prepare_dir
 
 #: What the running command is doing, for the message when it is interrupted.
 STATE = {"step": None}
@@ -26,8 +26,9 @@ def write_derivations(out: Path, only=None) -> list[Path]:
     STATE["step"] = "derive"
     chosen = [d for ident, d in registry().items() if not only or ident in only]
     snippets = prepare_dir(out / "derivations")
-    written = [write_text(snippets / f"{d.id}.tex", render_snippet(d)) for d in chosen]
-    written.append(write_text(out / "derivations.tex", render_document(chosen)))
+    with Batch() as batch:  # all or nothing: a full disk leaves the old files
+        written = [batch.write_text(snippets / f"{d.id}.tex", render_snippet(d)) for d in chosen]
+        written.append(batch.write_text(out / "derivations.tex", render_document(chosen)))
     return written
 
 
@@ -77,7 +78,13 @@ def run_verify(args, out: Path | None):
     update, close = _progress_bar("verify")
     try:
         results, profiles = verify.run(
-            checks, seed=args.seed, samples=args.samples, jobs=_jobs(args), level=args.level, progress=update
+            checks,
+            seed=args.seed,
+            samples=args.samples,
+            precision=getattr(args, "precision", None),
+            jobs=_jobs(args),
+            level=args.level,
+            progress=update,
         )
     finally:
         close()
@@ -85,13 +92,15 @@ def run_verify(args, out: Path | None):
         "seed": args.seed,
         "level": args.level,
         "samples": args.samples,
+        "precision": getattr(args, "precision", None),
         "confidence": verify.CONFIDENCE,
         "command": "initvar verify",
     }
     if out is not None:
-        write_text(out / "results.json", res.to_json(results, meta))
-        write_text(out / "results.csv", res.to_csv(results))
-        write_text(out / "results_table.tex", res.to_latex_table(results, args.level))
+        with Batch() as batch:
+            batch.write_text(out / "results.json", res.to_json(results, meta))
+            batch.write_text(out / "results.csv", res.to_csv(results))
+            batch.write_text(out / "results_table.tex", res.to_latex_table(results, args.level))
     return results, profiles, meta
 
 
@@ -308,8 +317,9 @@ def cmd_report(args, *, results=None, profiles=None, steps=None) -> int:
         say("report: figures missing, drawing")
         write_figures(out, data["seed"], profiles, data.get("samples"), _jobs(args))
     STATE["step"] = "report"
-    write_text(out / "references.bib", report.BIBLIOGRAPHY)
-    write_text(out / "report.tex", report.render_report(out, data))
+    with Batch() as batch:
+        batch.write_text(out / "references.bib", report.BIBLIOGRAPHY)
+        batch.write_text(out / "report.tex", report.render_report(out, data))
     if not (shutil.which("pdflatex") and shutil.which("bibtex")):
         print(
             f"wrote {out}/report.tex; pdflatex/bibtex not found, so no report.pdf. Install TeX Live "

@@ -133,10 +133,15 @@ def render_report(out: Path, results: dict) -> str:
     s = results["summary"]
     versions = results.get("versions", {})
     samples = results.get("samples")
-    samples_text = "each check's default" if samples is None else f"{samples} per check"
-    command = "initvar all --seed {seed}{samples}".format(
-        seed=results["seed"], samples="" if samples is None else f" --samples {samples}"
-    )
+    precision = results.get("precision")
+    if precision is not None:
+        samples_text = f"sized by a two-stage rule for a 99.9\\% half-width of {precision:g} of the theory"
+        sizing = f" --precision {precision:g}"
+    elif samples is None:
+        samples_text, sizing = "each check's default", ""
+    else:
+        samples_text, sizing = f"{samples} per check", f" --samples {samples}"
+    command = f"initvar all --seed {results['seed']}{sizing}"
     derivations = "\n".join(rf"\input{{derivations/{ident}}}" for ident in IDS)
     figures = "\n".join(
         "\\begin{figure}[htbp]\\centering\n"

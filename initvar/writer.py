@@ -53,3 +53,52 @@ def write_bytes(target: Path, data: bytes) -> Path:
 
 def write_text(target: Path, text: str) -> Path:
     return write_bytes(target, text.encode("utf-8"))
+
+
+class Batch:
+    """Write several files all-or-nothing: every file goes to a temporary file first, and only when
+    all of them are written (and flushed) are they renamed into place. A failure (a full disk, say)
+    or an interruption before that point removes the temporary files and leaves the targets as they
+    were; after it, each target is complete.
+
+        with Batch() as batch:
+            batch.write_text(out / "a.tex", text_a)
+            batch.write_text(out / "b.tex", text_b)
+    """
+
+    def __init__(self):
+        self._pending: list[tuple[str, Path]] = []
+
+    def write_bytes(self, target: Path, data: bytes) -> Path:
+        target = Path(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        self._pending.append((tmp, target))
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        return target
+
+    def write_text(self, target: Path, text: str) -> Path:
+        return self.write_bytes(target, text.encode("utf-8"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            for tmp, target in self._pending:
+                os.replace(tmp, target)
+            self._pending.clear()
+            return False
+        for tmp, _ in self._pending:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        self._pending.clear()
+        return False

@@ -132,18 +132,7 @@ def _init_worker():
         pass
 
 
-def run(
-    checks, *, seed: int, samples: int | None = None, jobs: int = 1, level: float = 1e-3, progress=None
-) -> tuple[list[CheckResult], dict]:
-    """Run ``checks``; return the results (checks, then controls) and the per-layer profiles."""
-    stat = [c for c in checks if c.kind == "statistical"]
-    exact = [c for c in checks if c.kind == "exact"]
-    tasks = []
-    for check in stat:
-        total = _replications(check, samples)
-        tasks.extend((check.id, start, min(start + CHUNK, total), seed) for start in range(0, total, CHUNK))
-    collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
-    count = len(tasks) + len(exact)
+def _execute(tasks, jobs, stat, collected, progress, count):
     if jobs > 1 and len(tasks) > 1:
         for check in stat:  # expensive shared tables: built once here, inherited by the forked workers
             if getattr(check.replicate, "keywords", {}).get("exact_map"):
@@ -151,16 +140,65 @@ def run(
 
                 kw = check.replicate.keywords
                 gaussian_second_moment_array(kw["activation_name"], [1.0], kw["slope"])
-        for check_id, start, values in _run_pool(tasks, jobs):
-            collected[check_id][start] = values
-            if progress:
-                progress(1, count)
+        results = _run_pool(tasks, jobs)
     else:
-        for task in tasks:
-            check_id, start, values = _task(task)
-            collected[check_id][start] = values
-            if progress:
-                progress(1, count)
+        results = (_task(task) for task in tasks)
+    for check_id, start, values in results:
+        collected[check_id][start] = values
+        if progress:
+            progress(1, count)
+
+
+def _chunks(check_id, first, total, seed):
+    return [(check_id, start, min(start + CHUNK, total), seed) for start in range(first, total, CHUNK)]
+
+
+PILOT = 16  # replications of the first stage of --precision
+
+
+def _needed_replications(check, values, precision: float) -> int:
+    """Stein's two-stage rule: R such that the 99.9% half-width is at most ``precision`` x |theory|,
+    from the pilot's standard deviation (capped at 100x the check's default)."""
+    from scipy.stats import t as student_t
+
+    spread = float(np.std(values[:, -1], ddof=1))
+    quantile = float(student_t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1))
+    target = precision * abs(float(check.theory()))
+    if target == 0 or spread == 0:
+        return len(values)
+    return int(min(max(len(values), math.ceil((quantile * spread / target) ** 2)), 100 * check.replications))
+
+
+def run(
+    checks,
+    *,
+    seed: int,
+    samples: int | None = None,
+    precision: float | None = None,
+    jobs: int = 1,
+    level: float = 1e-3,
+    progress=None,
+) -> tuple[list[CheckResult], dict]:
+    """Run ``checks``; return the results (checks, then controls) and the per-layer profiles.
+
+    ``samples``: samples per check (rounded up to whole replications); ``precision``: instead, a
+    two-stage run that sizes each check for a 99.9% half-width of ``precision`` x |theory|.
+    """
+    stat = [c for c in checks if c.kind == "statistical"]
+    exact = [c for c in checks if c.kind == "exact"]
+    collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
+    if precision is None:
+        tasks = [t for c in stat for t in _chunks(c.id, 0, _replications(c, samples), seed)]
+        _execute(tasks, jobs, stat, collected, progress, len(tasks) + len(exact))
+    else:
+        pilot = [t for c in stat for t in _chunks(c.id, 0, PILOT, seed)]
+        _execute(pilot, jobs, stat, collected, progress, 2 * len(pilot) + len(exact))
+        rest = []
+        for c in stat:
+            values = np.concatenate([collected[c.id][k] for k in sorted(collected[c.id])])
+            rest.extend(_chunks(c.id, PILOT, _needed_replications(c, values, precision), seed))
+        _execute(rest, jobs, stat, collected, progress, len(pilot) + len(rest) + len(exact))
+    count = sum(len(v) for v in collected.values()) + len(exact)
 
     results, controls, profiles = [], [], {}
     p_main, p_ctrl = [], []

@@ -201,3 +201,21 @@ def test_propagate_reports_layers(capsys):
     data = json.loads(out)
     assert data["weights"].startswith("std 0.01 (variance 0.0001")
     assert len(data["layers"]) == 3
+
+
+def test_full_disk_writes_nothing(tmp_path, capsys):
+    """A disk that fills up mid-run: one line, exit 2, and no file appears (needs root to mount a tmpfs)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mnt)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        (mnt / "out").mkdir()
+        (mnt / "out" / "mine.txt").write_text("keep")
+        code, _, err = run_main(["derive", "--out", str(mnt / "out")], capsys)
+        assert_usage_error(code, err)
+        assert "No space left" in err
+        assert sorted(p.name for p in (mnt / "out").rglob("*") if p.is_file()) == ["mine.txt"]
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)

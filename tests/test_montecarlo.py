@@ -152,3 +152,13 @@ def test_default_run_meets_the_targets():
     for r in results:
         if r.kind == "statistical" and not r.control:
             assert (r.ci_high - r.ci_low) / 2 <= 0.01 * abs(r.theory), r.id
+
+
+def test_precision_mode_reaches_its_target_and_ignores_jobs():
+    checks = [c for c in verify.select("relu-gaussian-mean") if c.id == "relu-gaussian-mean"]
+    one, _ = verify.run(checks, seed=9, precision=0.003, jobs=1)
+    two, _ = verify.run(checks, seed=9, precision=0.003, jobs=2)
+    assert [r.as_dict() for r in one] == [r.as_dict() for r in two]
+    main = one[0]
+    assert main.replications > verify.PILOT  # the pilot alone was not enough: a second stage ran
+    assert (main.ci_high - main.ci_low) / 2 <= 0.0035 * main.theory  # two-stage: close to the target

@@ -77,11 +77,18 @@ def test_rerun_with_other_jobs_is_byte_identical(reference, tmp_path):
         assert (out / "figures" / figure.name).read_bytes() == figure.read_bytes(), figure.name
 
 
-@pytest.mark.parametrize("delay", [1.0, 5.0, 9.0, 14.0])
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_leaves_files_old_or_complete(reference, tmp_path, delay, sig):
-    if sig == signal.SIGTERM and delay not in (5.0, 14.0):
-        pytest.skip("SIGTERM at two points is enough")
+@pytest.mark.parametrize(
+    "sig, delay",
+    [
+        (signal.SIGINT, 1.0),
+        (signal.SIGINT, 5.0),
+        (signal.SIGINT, 9.0),
+        (signal.SIGINT, 14.0),
+        (signal.SIGTERM, 5.0),
+        (signal.SIGTERM, 14.0),
+    ],
+)
+def test_interrupted_run_leaves_files_old_or_complete(reference, tmp_path, sig, delay):
     out = tmp_path / "out"
     shutil.copytree(reference, out)
     (out / "mine.txt").write_text("not initvar's")
