@@ -31,24 +31,8 @@ def prepare_dir(path: Path) -> Path:
 
 def write_bytes(target: Path, data: bytes) -> Path:
     """Write ``data`` to ``target`` atomically; the folder must exist (see :func:`prepare_dir`)."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-        raise
-    return target
+    with Batch() as batch:
+        return batch.write_bytes(target, data)
 
 
 def write_text(target: Path, text: str) -> Path:
@@ -71,7 +55,10 @@ class Batch:
 
     def write_bytes(self, target: Path, data: bytes) -> Path:
         target = Path(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
         self._pending.append((tmp, target))
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -91,14 +78,22 @@ class Batch:
 
     def __exit__(self, kind, value, traceback):
         if kind is None:
-            for tmp, target in self._pending:
-                os.replace(tmp, target)
-            self._pending.clear()
-            return False
+            try:
+                while self._pending:
+                    tmp, target = self._pending[0]
+                    os.replace(tmp, target)
+                    self._pending.pop(0)
+                return False
+            except OSError as exc:
+                self._discard()
+                raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        self._discard()
+        return False
+
+    def _discard(self):
         for tmp, _ in self._pending:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
         self._pending.clear()
-        return False

@@ -149,6 +149,29 @@ def _execute(tasks, jobs, stat, collected, progress, count):
             progress(1, count)
 
 
+def _exact_result(check, seed: int, *, control: bool) -> CheckResult:
+    """Run an exact check (or its control, which passes when the property fails) into a result."""
+    ident = check.id + ("#control" if control else "")
+    holds, value, _ = (check.control if control else check.measure)(np.random.default_rng(_seed_for(seed, ident, 0)))
+    return CheckResult(
+        id=ident,
+        derivation=check.derivation,
+        claim=check.control_claim if control else check.claim,
+        theory=0.0,
+        estimate=float(value),
+        ci_low=float(value),
+        ci_high=float(value),
+        samples=check.samples,
+        replications=1,
+        seed=seed,
+        p_value=None,
+        p_adjusted=None,
+        passed=bool(holds) != control,
+        control=control,
+        kind="exact",
+    )
+
+
 def _chunks(check_id, first, total, seed):
     return [(check_id, start, min(start + CHUNK, total), seed) for start in range(first, total, CHUNK)]
 
@@ -232,48 +255,8 @@ def run(
     for row, p, adj, rejected in zip(controls, p_ctrl, adj_ctrl, ctrl_reject, strict=True):
         final.append(CheckResult(p_value=p, p_adjusted=adj, passed=bool(rejected), **row))
     for check in exact:
-        rng = np.random.default_rng(_seed_for(seed, check.id, 0))
-        passed, value, _ = check.measure(rng)
-        final.append(
-            CheckResult(
-                id=check.id,
-                derivation=check.derivation,
-                claim=check.claim,
-                theory=0.0,
-                estimate=float(value),
-                ci_low=float(value),
-                ci_high=float(value),
-                samples=check.samples,
-                replications=1,
-                seed=seed,
-                p_value=None,
-                p_adjusted=None,
-                passed=bool(passed),
-                control=False,
-                kind="exact",
-            )
-        )
-        rng = np.random.default_rng(_seed_for(seed, check.id + "#control", 0))
-        holds, value, _ = check.control(rng)
-        final.append(
-            CheckResult(
-                id=check.id + "#control",
-                derivation=check.derivation,
-                claim=check.control_claim,
-                theory=0.0,
-                estimate=float(value),
-                ci_low=float(value),
-                ci_high=float(value),
-                samples=check.samples,
-                replications=1,
-                seed=seed,
-                p_value=None,
-                p_adjusted=None,
-                passed=not holds,
-                control=True,
-                kind="exact",
-            )
-        )
+        final.append(_exact_result(check, seed, control=False))
+        final.append(_exact_result(check, seed, control=True))
         if progress:
             progress(1, count)
     order = {c.id: i for i, c in enumerate(checks)}
