@@ -112,3 +112,23 @@ def test_interrupted_run_leaves_files_old_or_complete(reference, tmp_path, sig, 
     for path in reference.rglob("*"):
         if path.is_file() and path.name != "report.log":
             assert (out / path.relative_to(reference)).read_bytes() == path.read_bytes(), path.name
+
+
+def test_without_tex_report_tex_is_still_written(reference, tmp_path):
+    """No pdflatex on PATH: report.tex is written, the command says how to install TeX Live, exit 0."""
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    (out / "report.tex").unlink()
+    (out / "report.pdf").unlink()
+    env = dict(_env(), PATH=str(tmp_path / "empty-bin"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "initvar.cli", "report", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "texlive-latex-base" in proc.stdout
+    assert (out / "report.tex").read_bytes() == (reference / "report.tex").read_bytes()
+    assert not (out / "report.pdf").exists()
