@@ -125,15 +125,18 @@ def bench_efficiency():
     print(f"{'':<46} (initvar draws fresh weights and inputs for every replication; the matmul does not)")
 
 
-def _initvar_cost(check, reps):
-    """Seconds and 99.9% half-width (relative) of initvar's estimator with ``reps`` replications."""
-    from montecarlo.estimate import from_replications
+def _seconds_to_one_percent(seconds_per_unit: float, relative_sd_per_unit: float) -> float:
+    """Seconds an estimator needs for a 99.9% half-width of 1% of the truth: each unit (a
+    replication, or one sample) costs ``seconds_per_unit`` and has relative spread ``relative_sd_per_unit``;
+    units needed = (z * sd / 0.01)^2. The same yardstick for every method compared."""
+    return seconds_per_unit * (Z999 * relative_sd_per_unit / 0.01) ** 2
 
+
+def _replication_cost(replicate, theory: float, reps: int = 48) -> float:
     start = time.perf_counter()
-    values = [check.replicate(np.random.default_rng(np.random.SeedSequence(7, spawn_key=(r,)))) for r in range(reps)]
-    seconds = time.perf_counter() - start
-    est = from_replications(values, check.batch)
-    return seconds, est.half_width / check.theory()
+    values = [replicate(np.random.default_rng(np.random.SeedSequence(7, spawn_key=(r,)))) for r in range(reps)]
+    seconds = (time.perf_counter() - start) / reps
+    return _seconds_to_one_percent(seconds, float(np.std(values, ddof=1)) / theory)
 
 
 def bench_vs_numpy():
@@ -141,7 +144,7 @@ def bench_vs_numpy():
     check = _forward_check()
     kw = check.replicate.keywords
     n, var_w, var_x = kw["n"], kw["vw"], kw["vx"]
-    t_iv, hw_iv = _initvar_cost(check, check.replications)
+    cost_iv = _replication_cost(check.replicate, check.theory())
     samples = 20_000
     rng = np.random.default_rng(3)
     start = time.perf_counter()
@@ -150,14 +153,10 @@ def bench_vs_numpy():
         w = rng.normal(0.0, np.sqrt(var_w), (1000, n))
         x = rng.normal(0.0, np.sqrt(var_x), (1000, n))
         ys.append((w * x).sum(axis=1))
-    y = np.concatenate(ys)
-    t_np = time.perf_counter() - start
-    y2 = y**2
-    hw_np = Z999 * y2.std(ddof=1) / np.sqrt(y2.size) / check.theory()
-    # Cost to reach the same half-width scales with half-width squared (samples ~ 1/hw^2).
-    cost_iv, cost_np = t_iv * hw_iv**2, t_np * hw_np**2
-    row("vs NumPy: initvar, s at 1% half-width", cost_iv / 1e-4, "s", "[initvar >= 5x faster]", ratio=cost_np / cost_iv)
-    row("vs NumPy: independent-sample script", cost_np / 1e-4, "s")
+    y2 = np.concatenate(ys) ** 2
+    cost_np = _seconds_to_one_percent((time.perf_counter() - start) / samples, y2.std(ddof=1) / check.theory())
+    row("vs NumPy: initvar, s to a 1% half-width", cost_iv, "s", "[initvar >= 5x faster]", ratio=cost_np / cost_iv)
+    row("vs NumPy: independent-sample script", cost_np, "s")
 
 
 def bench_vs_torch():
@@ -171,28 +170,17 @@ def bench_vs_torch():
     n, m, batch, var_w, var_x = kw["n"], kw["m"], kw["batch"], kw["vw"], kw["vx"]
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    reps = check.replications
-    start = time.perf_counter()
-    values = []
-    for _ in range(reps):
+
+    def torch_replication(_rng):
         w = torch.empty(m, n)
         torch.nn.init.normal_(w, std=float(np.sqrt(var_w)))
         x = torch.randn(batch, n) * float(np.sqrt(var_x))
-        values.append(float((x @ w.T).pow(2).mean()))
-    t_torch = time.perf_counter() - start
-    from montecarlo.estimate import from_replications
+        return float((x @ w.T).pow(2).mean())
 
-    hw_torch = from_replications(values, batch * m).half_width / check.theory()
-    t_iv, hw_iv = _initvar_cost(check, reps)
-    cost_iv, cost_torch = t_iv * hw_iv**2, t_torch * hw_torch**2
-    row(
-        f"vs PyTorch {torch.__version__}: initvar, s at 1% hw",
-        cost_iv / 1e-4,
-        "s",
-        "[no slower]",
-        ratio=cost_torch / cost_iv,
-    )
-    row("vs PyTorch: torch.nn.init replications", cost_torch / 1e-4, "s")
+    cost_torch = _replication_cost(torch_replication, check.theory())
+    cost_iv = _replication_cost(check.replicate, check.theory())
+    row(f"vs PyTorch {torch.__version__}: initvar, s to 1% hw", cost_iv, "s", "[no slower]", ratio=cost_torch / cost_iv)
+    row("vs PyTorch: torch.nn.init replications", cost_torch, "s")
 
 
 def bench_memory():

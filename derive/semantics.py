@@ -10,6 +10,10 @@ Moments of polynomials are computed exactly: the polynomial is expanded into mon
 each monomial factorizes over the (independent) random symbols into raw moments, which come
 from ``sympy.stats``. Non-polynomial functions of one random symbol (ReLU, leaky ReLU) are
 integrated against its density on each half-line.
+
+A model draws every distinct random symbol independently, so it satisfies every independence
+assumption a chain may state, and more: it exercises the stated hypotheses, not weaker ones (a
+claim that inputs need not be independent, say, is argued in a derivation's notes, not checked).
 """
 
 from __future__ import annotations
