@@ -214,6 +214,17 @@ def _single_threaded_blas():
         os.environ.setdefault(var, "1")
 
 
+def _check_environment():
+    """SOURCE_DATE_EPOCH: empty means unset (NumPy itself would choke on it); otherwise an integer."""
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and not epoch.strip():
+        del os.environ["SOURCE_DATE_EPOCH"]
+    elif epoch is not None and not epoch.strip().isdigit():
+        raise UsageError(f"initvar: SOURCE_DATE_EPOCH must be a whole number of seconds, got {epoch!r}")
+
+
 def main(argv=None) -> int:
     from .writer import OutputError
 
@@ -221,6 +232,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
+        _check_environment()
         args = build_parser().parse_args(argv)
         return _dispatch(args)
     except UsageError as exc:

@@ -219,3 +219,10 @@ def test_full_disk_writes_nothing(tmp_path, capsys):
         assert sorted(p.name for p in (mnt / "out").rglob("*") if p.is_file()) == ["mine.txt"]
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_bad_source_date_epoch(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    code, _, err = run_main(["derive", "--out", str(tmp_path / "o")], capsys)
+    assert_usage_error(code, err)
+    assert not (tmp_path / "o").exists()
