@@ -49,7 +49,6 @@ RULES: dict[str, Rule] = {
         _rule("integrate", "exact integration", checked=True),
         _rule("def-var", "definition of variance"),
         _rule("def-mean", "definition of expectation"),
-        _rule("linearity", "linearity of expectation"),
         _rule("independence", "independence", {"indep-wx"}, {"indep-grad"}),
         _rule(
             "uncorrelated-sum",

@@ -59,9 +59,8 @@ def leaky_relu(z, slope):
 
 # Random quantities of one layer.
 w, x, y, z = sp.symbols("w x y z", real=True)
-# Gradients flowing backward: g = dL/dy (at the layer's output), gx = dL/dx (at its input).
+# The gradient flowing backward into a layer's output: g = dL/dy.
 g = sp.Symbol(r"\delta_{y}", real=True)
-gx = sp.Symbol(r"\delta_{x}", real=True)
 # Indexed versions for sums over a layer's fan.
 i, j, k = sp.symbols("i j k", integer=True, positive=True)
 W = sp.IndexedBase("w", real=True)
@@ -78,8 +77,3 @@ v_w = sp.Symbol(r"v_{w}", positive=True)  # Var(w) as a plain number, for solvin
 c_phi = sp.Symbol(r"c_{\phi}", positive=True)  # activation second-moment factor
 t = sp.Symbol("t", real=True)  # dummy integration variable
 f_z = sp.Function("f_z")  # density of z, abstract until a family makes it concrete
-
-
-def has_moments(expr) -> bool:
-    """True when ``expr`` still contains an E[...] or Var(...)."""
-    return bool(expr.atoms(E, Var))
