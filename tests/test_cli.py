@@ -133,20 +133,20 @@ def test_parser_never_crashes(text):
 
 
 def _combine(triple):
-    (left, lv), op, (right, rv) = triple
-    if op == "/" and rv == 0:
-        return f"({left}+{right})", lv + rv
+    (left, lv, ls), op, (right, rv, rs) = triple
+    if op == "/" and abs(rv) < 1e-3:  # near-zero divisors: exact and float arithmetic part ways
+        op = "+"
     value = {"+": lv + rv, "-": lv - rv, "*": lv * rv, "/": lv / rv if rv else 0.0}[op]
-    return f"({left}{op}{right})", value
+    return f"({left}{op}{right})", value, max(ls, rs, abs(value))
 
 
 _X = 0.7
 _EXPRESSIONS = st.recursive(
-    st.sampled_from([("x", _X), ("1", 1.0), ("2.5", 2.5), ("pi", math.pi)]),
+    st.sampled_from([("x", _X, _X), ("1", 1.0, 1.0), ("2.5", 2.5, 2.5), ("pi", math.pi, math.pi)]),
     lambda inner: st.one_of(
         st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(_combine),
-        inner.map(lambda p: (f"tanh({p[0]})", math.tanh(p[1]))),
-        inner.map(lambda p: (f"-{p[0]}", -p[1])),
+        inner.map(lambda p: (f"tanh({p[0]})", math.tanh(p[1]), p[2])),
+        inner.map(lambda p: (f"-{p[0]}", -p[1], p[2])),
     ),
     max_leaves=12,
 )
@@ -154,15 +154,16 @@ _EXPRESSIONS = st.recursive(
 
 @settings(max_examples=100, deadline=None)
 @given(_EXPRESSIONS)
-def test_parser_agrees_with_arithmetic(pair):
-    """Generated expressions (with their values computed alongside) mean the same after parsing."""
+def test_parser_agrees_with_arithmetic(triple):
+    """Generated expressions (with their values computed alongside in floating point) mean the same
+    after parsing; the tolerance scales with the largest intermediate value (float rounding)."""
     import sympy as sp
 
     from derive.parser import VARIABLE
 
-    text, expected = pair
+    text, expected, scale = triple
     value = float(sp.N(parse_expression(text).subs(VARIABLE, sp.Rational(7, 10)), 30))
-    assert value == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    assert value == pytest.approx(expected, rel=1e-9, abs=1e-9 * max(1.0, scale))
 
 
 def test_help_is_fast_and_lists_commands():
