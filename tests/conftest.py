@@ -2,6 +2,13 @@ import os
 import shutil
 
 import pytest
+from hypothesis import settings
+
+# In CI the property tests replay the same examples every run (a failure there is reproducible);
+# locally they explore new ones each time.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def require_tex():
