@@ -161,4 +161,12 @@ def test_precision_mode_reaches_its_target_and_ignores_jobs():
     assert [r.as_dict() for r in one] == [r.as_dict() for r in two]
     main = one[0]
     assert main.replications > verify.PILOT  # the pilot alone was not enough: a second stage ran
-    assert (main.ci_high - main.ci_low) / 2 <= 0.0035 * main.theory  # two-stage: close to the target
+    # The rule picks R with q_15 s_pilot / sqrt(R) <= target; the final interval uses all R replications,
+    # so its half-width is the target scaled by (q_{R-1} s_all) / (q_15 s_pilot), computed here.
+    pilot = verify.run(checks, seed=9, samples=verify.PILOT * checks[0].batch, jobs=1)[0][0]
+    assert pilot.replications == verify.PILOT
+    quantile = stats.t.ppf(0.5 + verify.CONFIDENCE / 2, [verify.PILOT - 1, main.replications - 1])
+    spread_pilot = (pilot.ci_high - pilot.ci_low) / 2 / quantile[0] * np.sqrt(verify.PILOT)
+    spread_all = (main.ci_high - main.ci_low) / 2 / quantile[1] * np.sqrt(main.replications)
+    bound = 0.003 * main.theory * (quantile[1] * spread_all) / (quantile[0] * spread_pilot)
+    assert spread_pilot > 0 and (main.ci_high - main.ci_low) / 2 <= bound * (1 + 1e-12)
