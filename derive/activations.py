@@ -27,10 +27,11 @@ class Activation:
     expr: sp.Expr
     factor_from: str
     heuristic_gain: tuple[sp.Expr, str] | None = None
+    derivative_expr: sp.Expr | None = None  # where sp.diff would leave Dirac deltas (t*delta(t) = 0)
 
     @property
     def derivative(self) -> sp.Expr:
-        return sp.diff(self.expr, t)
+        return self.derivative_expr if self.derivative_expr is not None else sp.diff(self.expr, t)
 
     def at_zero(self) -> sp.Expr:
         """phi(0): what every unit outputs when all weights and biases are zero."""
@@ -42,7 +43,12 @@ ACTIVATIONS: dict[str, Activation] = {
     for act in (
         Activation("linear", t, "linear-regime"),
         Activation("relu", relu(t), "relu-second-moment"),
-        Activation("leaky_relu", leaky_relu(t, a), "leaky-relu-second-moment"),
+        Activation(
+            "leaky_relu",
+            leaky_relu(t, a),
+            "leaky-relu-second-moment",
+            derivative_expr=sp.Heaviside(t) + a * sp.Heaviside(-t),
+        ),
         # PyTorch's calculate_gain('tanh') = 5/3 is an empirical choice (torch/nn/init.py).
         Activation("tanh", sp.tanh(t), "linear-regime", (sp.Rational(5, 3), "PyTorch calculate_gain, empirical")),
         Activation("sigmoid", 1 / (1 + sp.exp(-t)), "linear-regime"),
@@ -63,6 +69,12 @@ def factor_of(act: Activation, source=None) -> sp.Expr:
     """c_phi of ``act``: phi'(0)^2 in the linear regime, else read off ``source``'s result
     E[phi(z)^2] = c_phi E[z^2] (``source``: the derivation named by ``act.factor_from``)."""
     if act.factor_from == "linear-regime":
+        at_zero = act.at_zero()
+        if at_zero != 0:
+            raise ValueError(
+                f"{act.name}(0) = {at_zero} != 0: E[{act.name}(z)^2] is no multiple of E[z^2], so it has no "
+                "activation factor c_phi (its second-moment map is q -> E[phi(sqrt(q) Z)^2], not c_phi q)"
+            )
         return sp.simplify(act.derivative.subs(t, 0) ** 2)
     factor = sp.simplify(source.result.rhs / E(z**2))
     if factor.has(E):

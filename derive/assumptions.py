@@ -21,9 +21,18 @@ class Assumption:
 _ALL = (
     Assumption("indep-wx", r"$w_i$ and $x_j$ are independent for all $i, j$", "weights and inputs are independent"),
     Assumption("iid-w", r"the $w_i$ are i.i.d.", "weights are independent and identically distributed"),
-    Assumption("iid-x", r"the $x_i$ are i.i.d.", "inputs are independent and identically distributed"),
+    Assumption(
+        "iid-x",
+        r"the $x_i$ are identically distributed (they need not be independent of each other)",
+        "inputs are identically distributed; they may depend on each other",
+    ),
     Assumption("zero-mean-w", r"$\mathbb{E}[w] = 0$", "weights have mean zero"),
     Assumption("zero-mean-x", r"$\mathbb{E}[x] = 0$", "inputs have mean zero"),
+    Assumption(
+        "symmetric-w",
+        r"the density of $w$ is symmetric about $0$",
+        "weights are symmetric about 0 (so is every pre-activation they form with independent inputs)",
+    ),
     Assumption(
         "symmetric-z", r"the density of $z$ satisfies $f_z(t) = f_z(-t)$", "the pre-activation z is symmetric about 0"
     ),
@@ -35,8 +44,9 @@ _ALL = (
     ),
     Assumption(
         "indep-grad",
-        r"$\delta_y$ is independent of $w$, the $\delta_{y,k}$ are i.i.d.",
-        "backpropagated gradients are independent of the weights, and i.i.d.",
+        r"$\delta_y$ is independent of $w$, the $\delta_{y,k}$ are i.i.d.\ (an approximation: "
+        r"$\delta_y$ is computed from the same weights; Glorot and Bengio 2010, He et al.\ 2015)",
+        "backpropagated gradients are independent of the weights, and i.i.d. (an approximation)",
     ),
     Assumption(
         "zero-mean-grad",
@@ -45,8 +55,9 @@ _ALL = (
     ),
     Assumption(
         "layer-stack",
-        r"$x_{l} = \phi(y_{l-1})$ and every layer satisfies the one-layer assumptions",
-        "each layer feeds the next and satisfies the one-layer assumptions",
+        r"$x_{l} = \phi(y_{l-1})$, and each layer's weights are drawn independently of its inputs "
+        r"(the units of $x_l$ are identically distributed but, at finite width, not independent)",
+        "each layer feeds the next; its weights are independent of its inputs",
     ),
     Assumption(
         "variance-preserving",
@@ -57,8 +68,9 @@ _ALL = (
     Assumption("zero-init", r"all weights and biases are $0$", "every weight and bias starts at zero"),
     Assumption(
         "constant-init",
-        r"$W^{(1)}_{ji} = c_1$, $W^{(2)}_{kj} = c_2$, $b^{(1)}_j = b_1$",
-        "every weight of a layer starts at the same constant",
+        r"every row of $W^{(1)}$ is the same vector: $W^{(1)}_{ji} = u_i$, $b^{(1)}_j = \beta$, "
+        r"and every column of $W^{(2)}$ is the same: $W^{(2)}_{kj} = v_k$",
+        "every hidden unit starts with the same incoming weights and bias, and the same outgoing weights",
     ),
     Assumption(
         "differentiable",

@@ -4,11 +4,15 @@ A derivation is one or more *chains* ``lhs = e_1 = e_2 = ... = e_m``; each equal
 :class:`Step` naming the rule that justifies it and the assumptions it cites. Building a
 :class:`Derivation` refuses it (:class:`DerivationError`, naming the step) unless
 
-1. every step cites only assumptions of its chain, and either is an algebra step that SymPy
-   proves (``simplify(before - after) == 0``) or applies a rule whose preconditions are all
-   among the assumptions it cites; and
+1. every step cites only assumptions of its chain, cites every assumption its rule requires, and
+   *follows* from the line before by its rule (:mod:`derive.rules`: each rule is an executable
+   rewrite or a checked identity; a ``result`` step must be the line before with the cited
+   result's left-hand side replaced by its right-hand side);
 2. every line of every chain, evaluated exactly under at least two concrete models that satisfy
-   the chain's assumptions (:mod:`derive.semantics`), equals the chain's result.
+   the chain's assumptions and nothing more (:mod:`derive.semantics`), with every size symbol at
+   three or more values, equals the chain's result; and
+3. every cited assumption that a model can break is needed: a model that violates it (and only
+   it, of the chain's assumptions) makes the result false.
 """
 
 from __future__ import annotations
@@ -18,64 +22,11 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .assumptions import ASSUMPTIONS
+from .rules import RULES, Context, same
 
 
 class DerivationError(ValueError):
     """A derivation that does not check; the message names the derivation, chain and step."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A justification a step may name.
-
-    ``requires`` lists alternative sets of assumption keys: the rule applies when the step
-    cites every key of at least one of them. ``checked`` rules are verified by SymPy itself.
-    """
-
-    key: str
-    label: str
-    requires: tuple[frozenset[str], ...] = (frozenset(),)
-    checked: bool = False
-
-
-def _rule(key, label, *alternatives, checked=False):
-    return Rule(key, label, tuple(frozenset(a) for a in alternatives) or (frozenset(),), checked)
-
-
-RULES: dict[str, Rule] = {
-    r.key: r
-    for r in (
-        _rule("algebra", "algebra", checked=True),
-        _rule("integrate", "exact integration", checked=True),
-        _rule("def-var", "definition of variance"),
-        _rule("def-mean", "definition of expectation"),
-        _rule("independence", "independence", {"indep-wx"}, {"indep-grad"}),
-        _rule(
-            "uncorrelated-sum",
-            "variance of a sum of uncorrelated terms",
-            {"iid-w", "zero-mean-w", "indep-wx"},
-            {"iid-w", "zero-mean-w", "indep-grad"},
-        ),
-        _rule("identical", "identical distribution", {"iid-w", "iid-x"}, {"iid-w", "indep-grad"}),
-        _rule("zero-mean-w", "mean-zero weights", {"zero-mean-w"}),
-        _rule("zero-mean-x", "mean-zero inputs", {"zero-mean-x"}),
-        _rule("symmetry", "symmetry of the density", {"symmetric-z"}),
-        _rule("gaussian", "Gaussian density", {"gaussian-z"}),
-        _rule("linear-regime", "linear regime", {"linear-regime"}),
-        _rule("unroll", "induction over layers", {"layer-stack"}),
-        _rule("solve", "solve for the variance", {"variance-preserving"}),
-        _rule("chain-rule", "chain rule", {"differentiable"}),
-        _rule("zero-init", "all parameters zero", {"zero-init"}),
-        _rule("constant-init", "constant parameters", {"constant-init"}),
-        _rule("network", "definition of the network"),
-        _rule("uniform", "uniform density", {"uniform-w"}),
-        _rule("solve-bound", "solve for the bound", {"uniform-w"}),
-        _rule("activation-def", "definition of the activation"),
-        _rule("activation-factor", "activation factor", {"symmetric-z"}, {"linear-regime"}),
-        _rule("zero-mean-grad", "mean-zero gradients", {"zero-mean-grad"}),
-        _rule("result", "earlier result"),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -90,6 +41,7 @@ class Step:
     rule: str = "algebra"
     cites: tuple[str, ...] = ()
     ref: str | None = None
+    subs: dict | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -128,6 +80,7 @@ class Derivation:
     sizes: dict = field(default_factory=dict, hash=False, compare=False)
     notes: tuple[str, ...] = ()
     refs: dict = field(default_factory=dict, hash=False, compare=False, repr=False)
+    context: dict = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     @property
     def assumptions(self) -> tuple[str, ...]:
@@ -165,11 +118,55 @@ class Derivation:
         check(self)
 
 
+def _where(d: Derivation, chain: Chain) -> str:
+    return f"derivation {d.id!r}, chain {chain.key or 'main'!r}"
+
+
 def _fail(d: Derivation, chain: Chain, index: int, message: str):
-    where = f"derivation {d.id!r}"
-    if chain.key:
-        where += f", chain {chain.key!r}"
-    raise DerivationError(f"{where}, step {index}: {message}")
+    rule = chain.steps[index - 1].rule if 0 < index <= len(chain.steps) else None
+    by = f" ({rule})" if rule else ""
+    raise DerivationError(f"{_where(d, chain)}, step {index}{by}: {message}")
+
+
+def _source(d: Derivation, chain: Chain, index: int, step: Step) -> Chain:
+    if not step.ref:
+        _fail(d, chain, index, "a 'result' step must name the result it uses (ref=...)")
+    ident, _, key = step.ref.partition(":")
+    if ident == d.id:
+        source = next((c for c in d.chains if c.key == key), None)
+    else:
+        other = d.refs.get(ident)
+        source = None
+        if other is not None:
+            source = next((c for c in other.chains if c.key == key), None)
+    if source is None:
+        _fail(d, chain, index, f"unknown result {step.ref!r}")
+    return source
+
+
+def _step_follows(d: Derivation, chain: Chain, index: int, step: Step, before) -> str | None:
+    """None when ``before = step.expr`` follows by the step's rule, else what does not follow."""
+    rule = RULES[step.rule]
+    after = sp.S(step.expr)
+    before = sp.S(before)
+    if rule.key == "result":
+        source = _source(d, chain, index, step)
+        subs = step.subs or {}
+        lhs = sp.S(source.lhs).xreplace(subs)
+        rhs = sp.S(source.result.rhs).xreplace(subs)
+        if not before.has(lhs):
+            return f"the line before does not contain the left-hand side of {step.ref}, {lhs}"
+        if not same(before.xreplace({lhs: rhs}), after):
+            return f"replacing {lhs} by {step.ref}'s right-hand side does not give this line"
+        return None
+    ctx = Context(d, chain, step)
+    if rule.verify is not None:
+        return rule.verify(before, after, ctx)
+    if not same(rule.rewrite(before, ctx), rule.rewrite(after, ctx)):
+        if rule.key == "algebra":
+            return f"not an identity: before - after = {sp.simplify(before - after)}"
+        return "the line does not follow from the one before by this rule"
+    return None
 
 
 def _check_rules(d: Derivation, chain: Chain):
@@ -181,38 +178,53 @@ def _check_rules(d: Derivation, chain: Chain):
     for index, step in enumerate(chain.steps, start=1):
         rule = RULES.get(step.rule)
         if rule is None:
-            _fail(d, chain, index, f"unknown rule {step.rule!r}")
+            raise DerivationError(f"{_where(d, chain)}, step {index}: unknown rule {step.rule!r}")
         cited = set(step.cites)
         stray = cited - allowed
         if stray:
             _fail(d, chain, index, f"cites {sorted(stray)}, which the chain does not assume")
         requires = rule.requires
         if rule.key == "result":
-            requires = (frozenset(_referenced_assumptions(d, chain, index, step)),)
+            requires = (frozenset(_source(d, chain, index, step).assumptions),)
         if not any(req <= cited for req in requires):
             need = " or ".join("{" + ", ".join(sorted(r)) + "}" for r in requires)
-            _fail(d, chain, index, f"rule {rule.key!r} needs {need} but cites {sorted(cited) or 'nothing'}")
-        if rule.checked:
-            diff = sp.simplify((sp.S(before) - sp.S(step.expr)).doit())
-            if diff != 0:
-                _fail(d, chain, index, f"{rule.key} step is not an identity: before - after = {diff}")
+            _fail(d, chain, index, f"the rule needs {need} but the step cites {sorted(cited) or 'nothing'}")
+        try:
+            problem = _step_follows(d, chain, index, step, before)
+        except DerivationError:
+            raise
+        except Exception as exc:  # a rewrite that cannot handle the line names its step too
+            problem = f"could not be checked ({type(exc).__name__}: {exc})"
+        if problem:
+            _fail(d, chain, index, problem)
         before = step.expr
 
 
-def _referenced_assumptions(d: Derivation, chain: Chain, index: int, step: Step) -> set[str]:
-    if not step.ref:
-        _fail(d, chain, index, "a 'result' step must name the result it uses (ref=...)")
-    ident, _, key = step.ref.partition(":")
-    if ident == d.id:
-        source = next((c for c in d.chains if c.key == key), None)
-        if source is None:
-            _fail(d, chain, index, f"unknown result {step.ref!r}")
-        return set(source.assumptions)
-    other = d.refs.get(ident)
-    if other is None:
-        _fail(d, chain, index, f"unknown result {step.ref!r}")
-    source = other.chain(key)
-    return set(source.assumptions)
+def _size_points(d: Derivation) -> list[dict]:
+    """Concrete values for the size symbols: the i-th value of every symbol, for i = 0, 1, 2, ..."""
+    if not d.sizes:
+        return [{}]
+    counts = {len(v) for v in d.sizes.values()}
+    if len(counts) != 1 or min(counts) < 3:
+        raise DerivationError(f"derivation {d.id!r}: every size symbol needs the same number (>= 3) of values")
+    (count,) = counts
+    return [{s: values[i] for s, values in d.sizes.items()} for i in range(count)]
+
+
+def _unset_sizes(d: Derivation, chain: Chain, point: dict) -> list:
+    bound = set()
+    for line in chain.lines:
+        for node in sp.preorder_traversal(sp.S(line)):
+            if isinstance(node, (sp.Sum, sp.Product, sp.Integral)):
+                bound |= {lim[0] for lim in node.limits}
+    free = set()
+    for line in chain.lines:
+        free |= {s for s in sp.S(line).free_symbols if getattr(s, "is_integer", False) and s not in bound}
+    return sorted((s for s in free if s not in point), key=str)
+
+
+def _evaluate(model, line, point, assumptions):
+    return sp.S(model.evaluate(sp.S(line).subs(point), assumptions)).subs(point)
 
 
 def _check_semantics(d: Derivation, chain: Chain):
@@ -220,24 +232,65 @@ def _check_semantics(d: Derivation, chain: Chain):
     models = [m for m in d.models if m.applies(assumptions)]
     if len(models) < 2:
         raise DerivationError(
-            f"derivation {d.id!r}, chain {chain.key or 'main'!r}: needs at least two concrete models "
-            f"that satisfy its assumptions, has {len(models)}"
+            f"{_where(d, chain)}: needs at least two concrete models that satisfy its assumptions, has {len(models)}"
         )
+    points = _size_points(d)
     for model in models:
-        concrete = [sp.S(line).subs(d.sizes) for line in chain.lines]
-        expected = model.evaluate(concrete[-1], assumptions)
-        for index, line in enumerate(concrete[:-1]):
-            value = model.evaluate(line, assumptions)
-            if not model.same(value, expected):
-                what = "the left-hand side" if index == 0 else f"step {index}"
+        for point in points if not getattr(model, "sizes_own", False) else [{}]:
+            unset = _unset_sizes(d, chain, point) if not getattr(model, "sizes_own", False) else []
+            if unset:
+                raise DerivationError(f"{_where(d, chain)}: size symbol(s) {unset} have no concrete values")
+            try:
+                expected = _evaluate(model, chain.lines[-1], point, assumptions)
+                for index, line in enumerate(chain.lines[:-1]):
+                    value = _evaluate(model, line, point, assumptions)
+                    if not model.same(value, expected):
+                        what = "the left-hand side" if index == 0 else f"step {index}"
+                        at = f" at {point}" if point else ""
+                        raise DerivationError(
+                            f"{_where(d, chain)}, {what}: under {model.name}{at} it evaluates to {value}, "
+                            f"but the result evaluates to {expected}"
+                        )
+            except DerivationError:
+                raise
+            except Exception as exc:
                 raise DerivationError(
-                    f"derivation {d.id!r}, chain {chain.key or 'main'!r}, {what}: under {model.name} "
-                    f"it evaluates to {value}, but the result evaluates to {expected}"
-                )
+                    f"{_where(d, chain)}: the model {model.name} could not evaluate it ({type(exc).__name__}: {exc})"
+                ) from None
+
+
+def _check_needed(d: Derivation, chain: Chain):
+    """Each cited assumption that a model can break is needed: some model violating it (and satisfying
+    the chain's other assumptions) makes the result false."""
+    assumptions = frozenset(chain.assumptions)
+    points = _size_points(d)
+    for key in chain.assumptions:
+        breakers = [m for m in d.models if key in getattr(m, "can_violate", frozenset())]
+        if not breakers:
+            continue
+        weaker = assumptions - {key}
+        breakers = [m for m in breakers if m.applies(weaker)]
+        if not breakers:
+            continue  # implied by the others (symmetric-z by gaussian-z): no model breaks it alone
+        refuted = False
+        for model in breakers:
+            for point in points if not getattr(model, "sizes_own", False) else [{}]:
+                lhs = _evaluate(model, chain.lhs, point, weaker)
+                rhs = _evaluate(model, chain.lines[-1], point, weaker)
+                if not model.same(lhs, rhs):
+                    refuted = True
+                    break
+            if refuted:
+                break
+        if not refuted:
+            raise DerivationError(
+                f"{_where(d, chain)}: assumption {key!r} is cited but not needed: the result still holds under "
+                f"models that violate it ({', '.join(m.name for m in breakers)}); drop it or say why"
+            )
 
 
 def check(d: Derivation) -> None:
-    """Run both checks on ``d``; raise :class:`DerivationError` naming the first bad step."""
+    """Run the checks on ``d``; raise :class:`DerivationError` naming the first bad step."""
     if not any(not c.key for c in d.chains):
         raise DerivationError(f"derivation {d.id!r} has no main chain (a chain with key '')")
     for chain in d.chains:
@@ -246,3 +299,4 @@ def check(d: Derivation) -> None:
         _check_rules(d, chain)
     for chain in d.chains:
         _check_semantics(d, chain)
+        _check_needed(d, chain)

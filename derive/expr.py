@@ -77,3 +77,43 @@ v_w = sp.Symbol(r"v_{w}", positive=True)  # Var(w) as a plain number, for solvin
 c_phi = sp.Symbol(r"c_{\phi}", positive=True)  # activation second-moment factor
 t = sp.Symbol("t", real=True)  # dummy integration variable
 f_z = sp.Function("f_z")  # density of z, abstract until a family makes it concrete
+
+# A weight drawn from U(-b, b), for the uniform-bound derivation.
+u_w = sp.Symbol("u", real=True)
+b_u = sp.Symbol("b", positive=True)
+
+# Per-layer quantities of a deep stack: y_l = W_l x_l, x_l = phi(y_{l-1}); n_l is layer l's fan-in.
+Yl = sp.IndexedBase("y", real=True)
+Xl = sp.IndexedBase("x", real=True)
+Wl = sp.IndexedBase("w", real=True)
+Nl = sp.IndexedBase("n", integer=True, positive=True)
+
+#: Random symbols' base names by role; anything else free in a line is a parameter.
+WEIGHT_BASES = frozenset({"w", "u"})
+INPUT_BASES = frozenset({"x"})
+GRAD_BASES = frozenset({r"\delta_{y}"})
+PRE_BASES = frozenset({"z", "y"})
+RANDOM_BASES = WEIGHT_BASES | INPUT_BASES | GRAD_BASES | PRE_BASES
+
+
+def base_of(sym) -> str | None:
+    """The role-bearing base name of a random symbol (``w`` for ``w``, ``w[i]``, ``w[l]``), else None."""
+    if isinstance(sym, sp.Indexed):
+        name = sym.base.label.name
+    else:
+        name = getattr(sym, "name", None)
+    return name if name in RANDOM_BASES else None
+
+
+def random_atoms(expr) -> list:
+    """The random symbols of ``expr`` (plain and indexed), in a fixed order."""
+    found = set()
+    stack = [sp.S(expr)]
+    while stack:  # an Indexed's own label symbol is not a random symbol of its own: do not descend
+        node = stack.pop()
+        if isinstance(node, (sp.Indexed, sp.Symbol)):
+            if base_of(node) is not None:
+                found.add(node)
+            continue
+        stack.extend(node.args)
+    return sorted(found, key=sp.default_sort_key)

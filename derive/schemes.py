@@ -1,8 +1,9 @@
-"""Named initialization schemes as points of one (mode, activation, distribution) space.
+"""Named initialization schemes as points of one (law, activation) space.
 
-Like JAX's ``variance_scaling``: a scheme is a fan mode and the activation whose factor c_phi
-it compensates; its variance is the general law of ``init-schemes`` evaluated at that point,
-never typed by hand.
+Like JAX's ``variance_scaling``: a scheme names the second moment it keeps (``forward`` through
+fan-in, ``backward`` through fan-out, or Glorot and Bengio's ``compromise`` between the two) and
+the activation it compensates; its variance is *solved* from that law in the ``init-schemes``
+derivation, never typed by hand, and the solution is checked by substituting it back into the law.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sympy as sp
 
 from .expr import n_in, n_out
 
+#: The fan each law puts in front of Var(w) (for display and for JAX-style "mode" names).
+MODES = {"forward": "fan_in", "backward": "fan_out", "compromise": "fan_avg"}
 FAN = {"fan_in": n_in, "fan_out": n_out, "fan_avg": (n_in + n_out) / 2}
 
 
@@ -20,9 +23,13 @@ FAN = {"fan_in": n_in, "fan_out": n_out, "fan_avg": (n_in + n_out) / 2}
 class Scheme:
     key: str
     title: str
-    mode: str
+    preserves: str  # "forward", "backward" or "compromise"
     activation: str
     citation: str
+
+    @property
+    def mode(self) -> str:
+        return MODES[self.preserves]
 
     @property
     def fan(self) -> sp.Expr:
@@ -32,15 +39,18 @@ class Scheme:
 SCHEMES: dict[str, Scheme] = {
     s.key: s
     for s in (
-        Scheme("lecun", "LeCun", "fan_in", "linear", "lecun1998efficient"),
-        Scheme("xavier-forward", "Xavier, forward condition", "fan_in", "linear", "glorot2010understanding"),
-        Scheme("xavier-backward", "Xavier, backward condition", "fan_out", "linear", "glorot2010understanding"),
-        Scheme("xavier", "Xavier (Glorot)", "fan_avg", "linear", "glorot2010understanding"),
-        Scheme("he", "He (Kaiming), fan-in", "fan_in", "relu", "he2015delving"),
-        Scheme("he-fan-out", "He (Kaiming), fan-out", "fan_out", "relu", "he2015delving"),
-        Scheme("leaky-he", "He for leaky ReLU", "fan_in", "leaky_relu", "he2015delving"),
+        Scheme("lecun", "LeCun", "forward", "linear", "lecun1998efficient"),
+        Scheme("xavier-forward", "Xavier, forward condition", "forward", "linear", "glorot2010understanding"),
+        Scheme("xavier-backward", "Xavier, backward condition", "backward", "linear", "glorot2010understanding"),
+        Scheme("xavier", "Xavier (Glorot)", "compromise", "linear", "glorot2010understanding"),
+        Scheme("he", "He (Kaiming), fan-in", "forward", "relu", "he2015delving"),
+        Scheme("he-fan-out", "He (Kaiming), fan-out", "backward", "relu", "he2015delving"),
+        Scheme("leaky-he", "He for leaky ReLU", "forward", "leaky_relu", "he2015delving"),
     )
 }
+
+#: The two conditions Xavier's compromise averages (Glorot and Bengio 2010, eq. 12).
+COMPROMISE = {"xavier": ("xavier-forward", "xavier-backward")}
 
 
 def lookup(key: str) -> Scheme:

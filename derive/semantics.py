@@ -1,19 +1,22 @@
 """The second, semantic check: evaluate a derivation's lines exactly under concrete models.
 
 A *model* turns a line of a derivation (an expression with unevaluated ``E``/``Var``) into
-an exact value. The main kind is a :class:`Family`: a concrete distribution family
-(Normal, Uniform, Laplace, with symbolic parameters) for every random symbol, the symbols
-drawn independently, each family chosen to satisfy the assumptions the chain states
-(``zero-mean-w`` gives w a mean-zero member, ``symmetric-z`` a symmetric one, ...).
+an exact value. The main kind is a :class:`Family`: a concrete distribution family for every
+random symbol (Normal, Uniform, Laplace with symbolic scales, or a skewed two-point law), built
+to satisfy exactly the assumptions a chain states and to break the ones it does not:
 
-Moments of polynomials are computed exactly: the polynomial is expanded into monomials and
-each monomial factorizes over the (independent) random symbols into raw moments, which come
-from ``sympy.stats``. Non-polynomial functions of one random symbol (ReLU, leaky ReLU) are
-integrated against its density on each half-line.
+- ``indep-wx`` not stated: each input depends on its weight, x_i = x'_i + rho (w_i^2 - E[w^2])
+  (which keeps E[x] as it was); ``indep-grad`` likewise for the backpropagated gradient;
+- ``iid-w`` not stated: w_i = (1 + (i-1)/4) w'_i + kappa w_0, neither identical nor independent;
+  ``iid-x``: x_i = (1 + (i-1)/3) x'_i;
+- ``zero-mean-*`` not stated: the symbol gets a free symbolic mean;
+- ``symmetric-z``/``symmetric-w`` not stated: the skewed family (values -2s and s with
+  probabilities 1/3 and 2/3: mean zero, not symmetric) is among the models.
 
-A model draws every distinct random symbol independently, so it satisfies every independence
-assumption a chain may state, and more: it exercises the stated hypotheses, not weaker ones (a
-claim that inputs need not be independent, say, is argued in a derivation's notes, not checked).
+Moments of polynomials are computed exactly: the polynomial is expanded into monomials and each
+monomial factorizes over the independent draws into raw moments, which come from
+``sympy.stats``. Non-polynomial functions of one random symbol (ReLU, leaky ReLU) are integrated
+against its density on each half-line (or summed over the two-point law's support).
 """
 
 from __future__ import annotations
@@ -24,23 +27,14 @@ from functools import cache
 
 import sympy as sp
 
-from .expr import E, Var, f_z, sigma
+from .expr import E, Var, base_of, f_z, random_atoms, sigma
 
-#: Random symbols' base names; anything else free in a line is a parameter.
-RANDOM_BASES = ("w", "x", "z", r"\delta_{y}", "y")
+_base = base_of
+_random_atoms = random_atoms
 
-
-def _base(sym) -> str | None:
-    name = sym.base.label.name if isinstance(sym, sp.Indexed) else getattr(sym, "name", None)
-    return name if name in RANDOM_BASES else None
-
-
-def _random_atoms(expr) -> list:
-    atoms = [s for s in expr.atoms(sp.Symbol, sp.Indexed) if _base(s) is not None]
-    # An Indexed's own base/label symbols are not random atoms of their own.
-    indexed = [s for s in atoms if isinstance(s, sp.Indexed)]
-    labels = {s.base.label for s in indexed}
-    return sorted((s for s in atoms if s not in labels), key=sp.default_sort_key)
+#: Assumptions a Family can break (when a chain does not state them).
+BREAKABLE = frozenset({"indep-wx", "indep-grad", "iid-w", "iid-x", "zero-mean-w", "zero-mean-x", "zero-mean-grad"})
+SYMMETRY = frozenset({"symmetric-z", "symmetric-w", "gaussian-z"})
 
 
 def _tag(base: str) -> str:
@@ -49,7 +43,7 @@ def _tag(base: str) -> str:
 
 @cache
 def _distribution(kind: str, base: str):
-    """A mean-zero, symmetric sympy.stats random symbol of family ``kind`` for ``base``."""
+    """A mean-zero sympy.stats random symbol of family ``kind`` for ``base``."""
     import sympy.stats as st
 
     tag = _tag(base)
@@ -65,11 +59,23 @@ def _distribution(kind: str, base: str):
     raise ValueError(f"unknown family {kind!r}")
 
 
+def _two_point(base: str):
+    """The skewed law: -2s with probability 1/3, s with probability 2/3 (mean 0, third moment -2s^3)."""
+    s = sp.Symbol(f"s_{_tag(base)}", positive=True)
+    return ((-2 * s, sp.Rational(1, 3)), (s, sp.Rational(2, 3)))
+
+
 @cache
 def _centered_moment(kind: str, base: str, power: int):
+    if kind == "skewed":
+        return sp.expand(sum(p * v**power for v, p in _two_point(base)))
     import sympy.stats as st
 
     return sp.expand(st.E(_distribution(kind, base) ** power))
+
+
+def _mean_symbol(base: str):
+    return sp.Symbol(f"m_{_tag(base)}", real=True)
 
 
 @cache
@@ -77,24 +83,22 @@ def _raw_moment(kind: str, base: str, centered: bool, power: int):
     """E[X^power]; a non-centered X is m + Y with Y centered and m a free symbolic mean."""
     if centered:
         return _centered_moment(kind, base, power)
-    mean = sp.Symbol(f"m_{_tag(base)}", real=True)
+    mean = _mean_symbol(base)
     return sp.expand(
         sum(sp.binomial(power, j) * mean ** (power - j) * _centered_moment(kind, base, j) for j in range(power + 1))
     )
 
 
 @cache
-def _density(kind: str, base: str, centered: bool):
+def _density(kind: str, base: str):
     import sympy.stats as st
 
-    if not centered:
-        raise NotImplementedError("densities are used for symmetric pre-activations only")
     return st.density(_distribution(kind, base))
 
 
 def _centered(base: str, assumptions: frozenset[str]) -> bool:
-    if base == "z":
-        return bool({"symmetric-z", "gaussian-z"} & assumptions)
+    if base in ("z", "y"):
+        return True  # a pre-activation is a sum of mean-zero-weighted terms; no chain gives z a mean
     if base == r"\delta_{y}":
         return "zero-mean-grad" in assumptions
     return f"zero-mean-{base}" in assumptions
@@ -111,19 +115,26 @@ _POSITIVE = sp.Symbol("s_pos", positive=True)
 @cache
 def _half_moment(kind: str, base: str, power: int):
     """Integral of s^power * f(s) over s > 0, for the family's (symmetric) density f."""
-    dens = _density(kind, base, True)
+    dens = _density(kind, base)
     return sp.integrate(_POSITIVE**power * dens(_POSITIVE), (_POSITIVE, 0, sp.oo))
 
 
 def _integrate_split(body, var, low, high, kind: str, base: str):
     """Integral of body(t) * f(t) over [low, high], low in {-oo, 0}, high in {0, oo}.
 
-    Each half-line is taken with t = +s or t = -s for a positive symbol s, where max(0, t), |t|
-    and Heaviside(t) resolve; the body is then a polynomial in s and the integral a sum of the
-    family's half-line moments (f is symmetric, so both halves use the same moments).
+    Continuous (symmetric) families: each half-line is taken with t = +s or t = -s for a positive
+    symbol s, where max(0, t), |t| and Heaviside(t) resolve; the body is then a polynomial in s and
+    the integral a sum of the family's half-line moments. The two-point law: a sum over its support.
     """
     if low not in (-sp.oo, 0) or high not in (0, sp.oo):
         raise NotImplementedError(f"integral over [{low}, {high}]")
+    if kind == "skewed":
+        total = sp.S.Zero
+        for value, prob in _two_point(base):
+            inside = (value > 0 and high == sp.oo) or (value < 0 and low == -sp.oo)
+            if inside:
+                total += prob * body.subs(var, value)
+        return total
     total = sp.S.Zero
     for sign, used in ((1, high == sp.oo), (-1, low == -sp.oo)):
         if not used:
@@ -134,9 +145,13 @@ def _integrate_split(body, var, low, high, kind: str, base: str):
     return total
 
 
+_RHO = sp.Rational(1, 3)  # dependence of an input (or gradient) on its weight
+_KAPPA = sp.Rational(1, 2)  # weight on the common component of non-i.i.d. weights
+
+
 @dataclass(frozen=True)
 class Family:
-    """Independent draws from one distribution family, shaped by the chain's assumptions."""
+    """Draws from one distribution family, shaped to satisfy exactly the chain's assumptions."""
 
     kind: str
 
@@ -144,17 +159,57 @@ class Family:
     def name(self) -> str:
         return self.kind
 
+    @property
+    def can_violate(self) -> frozenset[str]:
+        return BREAKABLE | (frozenset({"symmetric-z", "symmetric-w"}) if self.kind == "skewed" else frozenset())
+
     def applies(self, assumptions: frozenset[str]) -> bool:
-        return "gaussian-z" not in assumptions or self.kind == "normal"
+        if "gaussian-z" in assumptions:
+            return self.kind == "normal"
+        if self.kind == "skewed":
+            return not (SYMMETRY & assumptions)
+        return True
 
     def evaluate(self, expr, assumptions: frozenset[str]):
-        return sp.expand(self._eval(expand_sums(expr), assumptions))
+        expr = self._break(expand_sums(expr), assumptions)
+        return sp.expand(self._eval(expr, assumptions))
 
     def same(self, left, right) -> bool:
         diff = sp.expand(left - right)
         return diff == 0 or sp.simplify(diff) == 0
 
     # -- internals -------------------------------------------------------------------------
+    def _break(self, expr, assumptions):
+        """Rewrite the random symbols so that the unstated assumptions fail (see the module doc)."""
+        from .expr import G, W, X, g, w, x
+
+        mu_w2 = _raw_moment(self.kind, "w", _centered("w", assumptions), 2)
+        common = W[0]
+        weights = {}
+        if "iid-w" not in assumptions:
+            weights = {
+                s: (1 + sp.Rational(sum(s.indices) - 1, 4)) * s + _KAPPA * common
+                for s in expr.atoms(sp.Indexed)
+                if s.base == W and all(i.is_Integer for i in s.indices)
+            }
+            weights[w] = w + _KAPPA * common
+        partner = {}
+        if "iid-x" not in assumptions:
+            for s in expr.atoms(sp.Indexed):
+                if s.base == X and all(i.is_Integer for i in s.indices):
+                    partner[s] = (1 + sp.Rational(sum(s.indices) - 1, 3)) * s
+        for key, base, plain in (("indep-wx", X, x), ("indep-grad", G, g)):
+            if key in assumptions:
+                continue
+            for s in expr.atoms(sp.Indexed):
+                if s.base == base and all(i.is_Integer for i in s.indices):
+                    own = W[s.indices]
+                    partner[s] = partner.get(s, s) + _RHO * (own**2 - mu_w2)
+            partner[plain] = plain + _RHO * (w**2 - mu_w2)
+        # One simultaneous replacement: an input depends on its weight's own draw w'_i (so E[x] is kept).
+        table = {**partner, **weights}
+        return sp.S(expr).xreplace(table) if table else expr
+
     def _eval(self, expr, assumptions):
         if isinstance(expr, Var):
             inner = expr.args[0]
@@ -198,8 +253,8 @@ class Family:
 
     def _expect_univariate(self, arg, atom, assumptions):
         base = _base(atom)
-        if not _centered(base, assumptions):
-            raise NotImplementedError(f"E[{arg}] needs a symmetric {base}")
+        if self.kind != "skewed" and not _centered(base, assumptions):
+            raise NotImplementedError(f"E[{arg}] needs a mean-zero {base}")
         return _integrate_split(arg, atom, -sp.oo, sp.oo, self.kind, base)
 
 
@@ -262,6 +317,7 @@ class Instance:
 
     name: str
     apply: Callable = field(compare=False)
+    sizes_own: bool = True  # it gives sizes their values itself (or keeps them symbolic)
 
     def applies(self, assumptions: frozenset[str]) -> bool:
         return True
@@ -276,4 +332,4 @@ class Instance:
         return sp.simplify(diff) == 0
 
 
-STANDARD_FAMILIES = (Family("normal"), Family("uniform"), Family("laplace"))
+STANDARD_FAMILIES = (Family("normal"), Family("uniform"), Family("laplace"), Family("skewed"))

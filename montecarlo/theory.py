@@ -107,8 +107,7 @@ def conv_fans():
 @cache
 def deep_law():
     """f(q1, n, vw, c, L) = Var(y_L) for equal widths and variances, from ``deep-propagation``."""
-    from derive.catalog.propagation import Nl, Wl
-    from derive.expr import L, c_phi
+    from derive.expr import L, Nl, Wl, c_phi
 
     rhs = get("deep-propagation").result.rhs
     q1 = sp.Symbol("q1", positive=True)

@@ -107,12 +107,12 @@ def _build(steps, assumptions=("indep-wx",)):
 
 
 def test_refuses_wrong_algebra():
-    with pytest.raises(DerivationError, match=r"step 2: algebra step is not an identity"):
+    with pytest.raises(DerivationError, match=r"step 2 \(algebra\): not an identity"):
         _build([Step(E(w**2 * x**2) - E(w * x) ** 2, "def-var"), Step(E(w**2 * x**2) + E(w * x) ** 2, "algebra")])
 
 
 def test_refuses_rule_without_assumption():
-    with pytest.raises(DerivationError, match=r"step 2: rule 'independence' needs \{indep-wx\}"):
+    with pytest.raises(DerivationError, match=r"step 2 \(independence\): the rule needs \{indep-wx\}"):
         _build(
             [
                 Step(E(w**2 * x**2) - E(w * x) ** 2, "def-var"),
@@ -126,7 +126,25 @@ def test_refuses_citation_outside_chain():
         _build([Step(Var(w) * E(x**2), "zero-mean-w", ("zero-mean-w",))])
 
 
-def test_refuses_line_false_under_a_distribution():
+@pytest.fixture
+def semantics_only(monkeypatch):
+    """The semantic check alone (the rule check switched off): it must refuse on its own."""
+    import derive.core as core
+
+    monkeypatch.setattr(core, "_check_rules", lambda d, chain: None)
+
+
+def test_rules_refuse_a_wrong_independence_step():
+    with pytest.raises(DerivationError, match=r"step 2 \(independence\): the line does not follow"):
+        _build(
+            [
+                Step(E(w**2 * x**2) - E(w * x) ** 2, "def-var"),
+                Step(E(w**2) * E(x**2) - E(w) * E(x) ** 2, "independence", ("indep-wx",)),
+            ]
+        )
+
+
+def test_refuses_line_false_under_a_distribution(semantics_only):
     # The seed's formula without the zero-mean assumption: Var(wx) = Var(w)Var(x) is false in general.
     # E[w]E[x]^2 where E[w]^2 E[x]^2 belongs: rules and citations are fine, the line is false.
     with pytest.raises(DerivationError, match=r"step 2: under normal it evaluates to"):
@@ -140,12 +158,12 @@ def test_refuses_line_false_under_a_distribution():
         )
 
 
-def test_seed_formula_without_zero_means_is_refused():
+def test_textbook_formula_without_zero_means_is_refused(semantics_only):
     with pytest.raises(DerivationError, match=r"left-hand side: under normal it evaluates to"):
         _build([Step(Var(w) * Var(x), "independence", ("indep-wx",))])
 
 
-def test_refuses_dropped_relu_factor():
+def test_refuses_dropped_relu_factor(semantics_only):
     with pytest.raises(DerivationError, match=r"left-hand side: under normal"):
         Derivation(
             id="broken",

@@ -94,7 +94,8 @@ def relu_second_moment(refs: dict) -> Derivation:
                 lhs=E(relu(z)),
                 assumptions=("gaussian-z",),
                 steps=(
-                    Step(_density_integral(t, 0), "def-mean"),
+                    Step(_density_integral(relu(t)), "def-mean"),
+                    Step(_density_integral(t, 0), "activation-def"),
                     Step(sp.Integral(t * gauss, (t, 0, sp.oo)), "gaussian", ("gaussian-z",)),
                     Step(sigma / sp.sqrt(2 * sp.pi), "integrate"),
                 ),
@@ -117,6 +118,30 @@ def relu_second_moment(refs: dict) -> Derivation:
                     Step(sp.Mul(HALF - 1 / (2 * sp.pi), sigma**2, evaluate=False), "algebra"),
                 ),
             ),
+            Chain(
+                key="derivative",
+                title=r"The derivative factor $\mathbb{E}[\mathrm{relu}'(z)^2]$",
+                lhs=E(sp.Heaviside(z) ** 2),
+                assumptions=("symmetric-z",),
+                steps=(
+                    Step(_density_integral(sp.Heaviside(t) ** 2), "def-mean"),
+                    Step(_density_integral(1, 0), "activation-def"),
+                    Step(HALF * _density_integral(1), "symmetry", ("symmetric-z",)),
+                    Step(HALF, "def-mean"),
+                ),
+            ),
+            Chain(
+                key="zero-mass",
+                title=r"Half of the outputs are exactly $0$",
+                lhs=E(sp.Heaviside(-z)),
+                assumptions=("symmetric-z",),
+                steps=(
+                    Step(_density_integral(sp.Heaviside(-t)), "def-mean"),
+                    Step(_density_integral(1, -sp.oo, 0), "activation-def"),
+                    Step(HALF * _density_integral(1), "symmetry", ("symmetric-z",)),
+                    Step(HALF, "def-mean"),
+                ),
+            ),
         ),
         refs=refs,
         models=(*STANDARD_FAMILIES, Quadrature("0.7"), Quadrature("2.3")),
@@ -126,6 +151,11 @@ def relu_second_moment(refs: dict) -> Derivation:
             r"by \eqref{eq:product-variance:zero-mean-w}, not $n\operatorname{Var}(w)\operatorname{Var}(x)$: "
             r"He's factor $2$ undoes the halving of $\mathbb{E}[x^2]$, not of $\operatorname{Var}(x)$, "
             r"which shrinks by $\tfrac12-\tfrac1{2\pi}\approx 0.341$.",
+            r"Here $\theta$ is the Heaviside step function, $\theta(t)=1$ for $t>0$ and $0$ for $t<0$: "
+            r"$\mathrm{relu}'=\theta$ away from $0$, and $\mathbb{E}[\theta(-z)]=P(z<0)=P(\mathrm{relu}(z)=0)$. "
+            r"So a ReLU's output has an atom of mass $\tfrac12$ at $0$ and, for $z\sim\mathcal{N}(0,\sigma^2)$, the "
+            r"density of $z$ on $(0,\infty)$; $\mathbb{E}[\mathrm{relu}'(z)^2]=\tfrac12$ is the factor the "
+            r"backward pass loses per layer, which He's fan-out variant undoes.",
         ),
     )
 
@@ -145,6 +175,18 @@ def leaky_relu_second_moment(refs: dict) -> Derivation:
                     Step(_density_integral(t**2, 0) + a**2 * _density_integral(t**2, -sp.oo, 0), "activation-def"),
                     Step((1 + a**2) / 2 * _density_integral(t**2), "symmetry", ("symmetric-z",)),
                     Step((1 + a**2) / 2 * E(z**2), "def-mean"),
+                ),
+            ),
+            Chain(
+                key="derivative",
+                title=r"The derivative factor $\mathbb{E}[\mathrm{lrelu}_a'(z)^2]$",
+                lhs=E((sp.Heaviside(z) + a * sp.Heaviside(-z)) ** 2),
+                assumptions=("symmetric-z",),
+                steps=(
+                    Step(_density_integral((sp.Heaviside(t) + a * sp.Heaviside(-t)) ** 2), "def-mean"),
+                    Step(_density_integral(1, 0) + a**2 * _density_integral(1, -sp.oo, 0), "activation-def"),
+                    Step((1 + a**2) / 2 * _density_integral(1), "symmetry", ("symmetric-z",)),
+                    Step((1 + a**2) / 2, "def-mean"),
                 ),
             ),
         ),

@@ -1,122 +1,168 @@
-"""The general law solved for Var(w), its named presets, uniform bounds, and convolution fans."""
+"""The laws solved for Var(w), their named presets, uniform bounds, and convolution fans."""
 
 from __future__ import annotations
 
 import sympy as sp
 
-from ..activations import ACTIVATIONS, factor_of
+from ..activations import ACTIVATIONS
 from ..core import Chain, Derivation, Step
-from ..expr import E, G, Var, W, X, a, c_phi, g, t, v_w, w, x
-from ..schemes import SCHEMES
-from ..semantics import STANDARD_FAMILIES, Instance
+from ..expr import E, G, Var, W, X, a, b_u, c_phi, g, n_in, n_out, t, u_w, v_w, w, x, z
+from ..schemes import COMPROMISE, SCHEMES
+from ..semantics import STANDARD_FAMILIES, Family, Instance
 
-n_fan = sp.Symbol(r"n_{\mathrm{fan}}", integer=True, positive=True)
-b = sp.Symbol("b", positive=True)
-u = sp.Symbol("u", real=True)  # a weight drawn from U(-b, b)
+b = b_u
+u = u_w  # a weight drawn from U(-b, b)
+d_phi = sp.Symbol(r"d_{\phi}", positive=True)  # E[phi'(z)^2], the backward activation factor
+v_back = sp.Symbol(r"v_{w}'", positive=True)  # Var(w) that keeps the backward second moment
+_SYMMETRIC = frozenset({"symmetric-z"})
 
 
 def _scheme_symbol(key: str) -> sp.Symbol:
     return sp.Symbol(rf"\operatorname{{Var}}(w)_{{\mathrm{{{key}}}}}", positive=True)
 
 
-def _factor_symbol(activation: str) -> sp.Symbol:
-    return sp.Symbol(rf"c_{{\phi,\mathrm{{{activation.replace('_', ' ')}}}}}", positive=True)
-
-
 def _bound_symbol(key: str) -> sp.Symbol:
     return sp.Symbol(rf"b_{{\mathrm{{{key}}}}}", positive=True)
 
 
-def _preserving_root(refs: dict, fan, factor):
-    """Var(w) that makes deep-propagation's per-layer factor n_l Var(w_l) c_phi equal to 1."""
-    product = refs["deep-propagation"].result.rhs.atoms(sp.Product).pop()
-    per_layer = product.function.replace(lambda e: isinstance(e, Var), lambda e: v_w)
-    per_layer = per_layer.replace(lambda e: isinstance(e, sp.Indexed), lambda e: fan).subs(c_phi, factor)
-    (root,) = sp.solve(sp.Eq(per_layer, 1), v_w)
-    return root
+def _phi(activation: str, variable=z):
+    return ACTIVATIONS[activation].expr.subs(t, variable)
+
+
+def _forward_factor(activation: str):
+    """c_phi = E[phi(z)^2]/E[z^2], unevaluated (1 for the identity)."""
+    return E(_phi(activation) ** 2) / E(z**2)
+
+
+def _backward_factor(activation: str):
+    """E[phi'(z)^2], unevaluated (1 for the identity)."""
+    return E(ACTIVATIONS[activation].derivative.subs(t, z) ** 2)
+
+
+def _factor_step(scheme, line, moment):
+    """Replace the activation's moment by its derived value (a result), or nothing for the identity."""
+    if scheme.activation == "linear":
+        return []
+    derivation = ACTIVATIONS[scheme.activation].factor_from
+    ref = derivation if moment == "forward" else f"{derivation}:derivative"
+    return [Step(line, "result", ("symmetric-z",), ref=ref)]
 
 
 def init_schemes(refs: dict) -> Derivation:
-    """Var(w) = 1/(c_phi n_fan), with LeCun, Xavier and He as presets (LeCun 1998; Glorot 2010; He 2015)."""
-    general = 1 / (c_phi * n_fan)
+    """Var(w) solved from the forward law, the backward law, or their compromise (LeCun 1998; Glorot 2010; He 2015)."""
+    from ..activations import factor_of
+
     chains = [
         Chain(
-            title="The general law",
+            title="The forward law solved for the variance",
             lhs=v_w,
-            assumptions=("variance-preserving", "layer-stack"),
-            steps=(Step(general, "solve", ("variance-preserving",)),),
-        )
+            assumptions=("variance-preserving",),
+            steps=(Step(1 / (n_in * c_phi), "solve-forward", ("variance-preserving",)),),
+        ),
+        Chain(
+            key="backward",
+            title="The backward law solved for the variance",
+            lhs=v_back,
+            assumptions=("variance-preserving",),
+            steps=(Step(1 / (n_out * d_phi), "solve-backward", ("variance-preserving",)),),
+        ),
     ]
-
-    def factor(scheme):
-        act = ACTIVATIONS[scheme.activation]
-        return factor_of(act, refs.get(act.factor_from))
-
+    context = {"c_phi": {"": c_phi}, "d_phi": {"backward": d_phi}, "compromise": {}}
     for key, scheme in SCHEMES.items():
-        act = ACTIVATIONS[scheme.activation]
-        if act.factor_from == "linear-regime":
-            factor_step = Step(
-                general.subs(n_fan, scheme.fan).subs(c_phi, factor(scheme)), "linear-regime", ("linear-regime",)
-            )
-            extra = ("linear-regime",)
+        symbol = _scheme_symbol(key)
+        extra = () if scheme.activation == "linear" else ("symmetric-z",)
+        if scheme.preserves == "forward":
+            context["c_phi"][key] = _forward_factor(scheme.activation)
+            first = Step(1 / (n_in * _forward_factor(scheme.activation)), "solve-forward", ("variance-preserving",))
+            derived = factor_of(ACTIVATIONS[scheme.activation], refs.get(ACTIVATIONS[scheme.activation].factor_from))
+            steps = [first, *_factor_step(scheme, sp.factor(1 / (n_in * derived)), "forward")]
+        elif scheme.preserves == "backward":
+            context["d_phi"][key] = _backward_factor(scheme.activation)
+            first = Step(1 / (n_out * _backward_factor(scheme.activation)), "solve-backward", ("variance-preserving",))
+            steps = [first]
+            if scheme.activation != "linear":
+                source = refs[ACTIVATIONS[scheme.activation].factor_from].chain("derivative").result.rhs
+                steps += _factor_step(scheme, sp.factor(1 / (n_out * source)), "backward")
         else:
-            factor_step = Step(
-                general.subs(n_fan, scheme.fan).subs(c_phi, factor(scheme)),
-                "result",
-                ("symmetric-z",),
-                ref=act.factor_from,
-            )
-            extra = ("symmetric-z",)
+            fwd, bwd = COMPROMISE[key]
+            context["compromise"][key] = (_scheme_symbol(fwd), _scheme_symbol(bwd))
+            average = 2 / (1 / _scheme_symbol(fwd) + 1 / _scheme_symbol(bwd))
+            done = {}
+            steps = [Step(average, "compromise")]
+            line = average
+            for other in (fwd, bwd):
+                previous = next(c for c in chains if c.key == other)
+                done[_scheme_symbol(other)] = previous.result.rhs
+                line = average.xreplace(done)
+                steps.append(Step(line, "result", previous.assumptions, ref=f"init-schemes:{other}"))
+            steps.append(Step(sp.factor(sp.simplify(line)), "algebra"))
+            extra = tuple(k for o in (fwd, bwd) for k in next(c for c in chains if c.key == o).assumptions)
+            extra = tuple(dict.fromkeys(k for k in extra if k != "variance-preserving"))
         chains.append(
             Chain(
                 key=key,
                 title=scheme.title,
-                lhs=_scheme_symbol(key),
-                assumptions=("variance-preserving", "layer-stack", *extra),
-                steps=(
-                    Step(
-                        general.subs({n_fan: scheme.fan, c_phi: _factor_symbol(scheme.activation)}),
-                        "result",
-                        ("variance-preserving", "layer-stack"),
-                        ref="init-schemes",
-                    ),
-                    factor_step,
-                    Step(sp.factor(sp.simplify(factor_step.expr)), "algebra"),
-                ),
+                lhs=symbol,
+                assumptions=("variance-preserving", *extra),
+                steps=tuple(steps),
             )
         )
 
-    roots = {v_w: _preserving_root(refs, n_fan, c_phi)}
-    for key, scheme in SCHEMES.items():
-        roots[_scheme_symbol(key)] = _preserving_root(refs, scheme.fan, factor(scheme))
-        roots[_factor_symbol(scheme.activation)] = factor(scheme)
+    exact = Family("normal")
+
+    def solved(scheme):
+        """The variance that keeps the scheme's law, computed here by another route: the law's factor
+        n Var(w) m with the activation moment m evaluated exactly under a Gaussian pre-activation."""
+        if scheme.preserves == "forward":
+            moment = exact.evaluate(E(_phi(scheme.activation) ** 2), _SYMMETRIC) / exact.evaluate(E(z**2), _SYMMETRIC)
+            return 1 / (n_in * sp.simplify(moment))
+        if scheme.preserves == "backward":
+            moment = exact.evaluate(E(ACTIVATIONS[scheme.activation].derivative.subs(t, z) ** 2), _SYMMETRIC)
+            return 1 / (n_out * sp.simplify(moment))
+        fwd, bwd = (solved(SCHEMES[k]) for k in COMPROMISE[scheme.key])
+        return 2 / (1 / fwd + 1 / bwd)  # Glorot and Bengio (2010), eq. 12
+
+    roots = {_scheme_symbol(key): solved(scheme) for key, scheme in SCHEMES.items()}
+    unknown = sp.Dummy("v", positive=True)
+    roots[v_w] = sp.solve(sp.Eq(n_in * unknown * c_phi, 1), unknown)[0]
+    roots[v_back] = sp.solve(sp.Eq(n_out * unknown * d_phi, 1), unknown)[0]
 
     def model(point):
         def apply(expr):
-            return sp.S(expr).xreplace(roots).subs(point)
+            line = sp.S(expr).xreplace(roots)
+            if line.has(E):
+                line = exact.evaluate(line, _SYMMETRIC)
+            return line.subs(point)
 
         return apply
 
-    points = ({"n_in": 64, "n_out": 16, "a": sp.Rational(1, 10)}, {"n_in": 5, "n_out": 300, "a": sp.Rational(1, 3)})
-    models = tuple(
-        Instance(
-            f"variance-preserving root at {p}",
-            model({sp.Symbol(k, integer=True, positive=True) if k != "a" else a: v for k, v in p.items()}),
-        )
-        for p in points
+    points = (
+        {n_in: 64, n_out: 16, a: sp.Rational(1, 10)},
+        {n_in: 5, n_out: 300, a: sp.Rational(1, 3)},
+        {n_in: 7, n_out: 9, a: sp.Rational(1, 5)},
     )
+    models = tuple(Instance(f"the law's own root at {p}", model(p)) for p in points)
+    # The general chains: c_phi and d_phi are free; the models leave them symbolic.
     return Derivation(
         id="init-schemes",
-        title="Initialization schemes from one law",
-        summary="Keeping n_fan Var(w) c_phi = 1 gives Var(w) = 1/(c_phi n_fan); LeCun, Xavier and He are presets.",
+        title="Initialization schemes from the propagation laws",
+        summary="Keeping n_in Var(w) c_phi = 1 (forward) or n_out Var(w) E[phi'(z)^2] = 1 (backward) gives "
+        "Var(w); LeCun and He keep the forward law, He's fan-out variant the backward one, and Xavier's "
+        "2/(n_in+n_out) is Glorot and Bengio's compromise, which keeps neither when n_in != n_out.",
         chains=tuple(chains),
         refs=refs,
         models=models,
+        context=context,
         notes=(
-            r"A scheme is a point (fan mode, activation): $n_{\mathrm{fan}}\in\{n_{\mathrm{in}}, n_{\mathrm{out}}, "
-            r"(n_{\mathrm{in}}+n_{\mathrm{out}})/2\}$ and $c_\phi$ from \eqref{eq:relu-second-moment}, "
-            r"\eqref{eq:leaky-relu-second-moment} or the linear regime. The std gain is $1/\sqrt{c_\phi}$: "
-            r"$\sqrt2$ for ReLU. LeCun et al.\ (1998), Glorot and Bengio (2010), He et al.\ (2015).",
+            r"Each scheme names the law it keeps and the activation it compensates; its variance is solved "
+            r"from \eqref{eq:deep-propagation} (forward, fan $n_{\mathrm{in}}$) or \eqref{eq:backward-variance} "
+            r"with the factor $\mathbb{E}[\phi'(z)^2]$ (backward, fan $n_{\mathrm{out}}$), and every solution is "
+            r"checked by substituting it back into the law. The std gain is $1/\sqrt{c_\phi}$: $\sqrt2$ for ReLU.",
+            r"Xavier: $1/\operatorname{Var}(w)$ is the mean of the two conditions' $n_{\mathrm{in}}$ and "
+            r"$n_{\mathrm{out}}$ (Glorot and Bengio 2010, eq.~12). It keeps neither exactly: per layer it multiplies "
+            r"the forward second moment by $2n_{\mathrm{in}}/(n_{\mathrm{in}}+n_{\mathrm{out}})$ and the backward one "
+            r"by $2n_{\mathrm{out}}/(n_{\mathrm{in}}+n_{\mathrm{out}})$, both $1$ only for square layers. "
+            r"LeCun et al.\ (1998), Glorot and Bengio (2010), He et al.\ (2015).",
         ),
     )
 
@@ -156,7 +202,13 @@ def uniform_bound(refs: dict) -> Derivation:
                 lhs=_bound_symbol(key),
                 assumptions=("uniform-w", *scheme_chain.assumptions),
                 steps=(
-                    Step(sp.sqrt(3 * _scheme_symbol(key)), "result", ("uniform-w",), ref="uniform-bound:bound"),
+                    Step(
+                        sp.sqrt(3 * _scheme_symbol(key)),
+                        "result",
+                        ("uniform-w",),
+                        ref="uniform-bound:bound",
+                        subs={b: _bound_symbol(key), v_w: _scheme_symbol(key)},
+                    ),
                     Step(
                         sp.sqrt(3 * scheme_chain.result.rhs),
                         "result",
@@ -262,17 +314,26 @@ def conv_fan(refs: dict) -> Derivation:
                         ("iid-w", "zero-mean-w", "indep-grad"),
                     ),
                     Step(fan_out * Var(w * g), "identical", ("iid-w", "indep-grad")),
-                    Step(fan_out * Var(w) * Var(g), "result", backward, ref="backward-variance"),
+                    Step(
+                        fan_out * Var(w) * Var(g),
+                        "result",
+                        ("zero-mean-w", "indep-grad", "zero-mean-grad"),
+                        ref="backward-variance:product",
+                    ),
                 ),
             ),
         ),
         refs=refs,
-        models=STANDARD_FAMILIES[:2],
-        sizes={c_in: 4, c_out: 6, groups: 2, k_h: 2, k_w: 1},
+        models=STANDARD_FAMILIES[:2] + STANDARD_FAMILIES[3:],
+        sizes={c_in: (4, 6, 9), c_out: (6, 9, 3), groups: (2, 3, 3), k_h: (2, 1, 3), k_w: (1, 2, 2)},
         notes=(
             r"Output $(o,i,j)$ of a convolution with $g$ groups sums over the $c_{\mathrm{in}}/g$ input channels of "
             r"its group and the $k_h k_w$ kernel taps; by the same count an input pixel away from the border feeds "
-            r"$c_{\mathrm{out}}/g$ channels at $k_h k_w$ positions. These are the fans PyTorch's "
-            r"\texttt{\_calculate\_fan\_in\_and\_fan\_out} uses.",
+            r"$c_{\mathrm{out}}/g$ channels at $k_h k_w$ positions (with stride $s$, about $k_h k_w/s^2$ of "
+            r"them: strides thin out the backward fan, not the forward one). PyTorch's "
+            r"\texttt{\_calculate\_fan\_in\_and\_fan\_out} reads both fans off the weight's shape "
+            r"$(c_{\mathrm{out}}, c_{\mathrm{in}}/g, k_h, k_w)$: its fan-in is this one, $(c_{\mathrm{in}}/g)k_hk_w$, "
+            r"but its fan-out is $c_{\mathrm{out}}k_hk_w$, $g$ times the true one for grouped convolutions and "
+            r"blind to the stride.",
         ),
     )

@@ -53,6 +53,7 @@ class NetworkModel:
     activation: str
     init: str
     unit: int = 2  # which hidden unit j is looked at (two models with different j show independence)
+    sizes_own = True  # a concrete network: n_in = 2, m = 3, K = 2
 
     @property
     def name(self) -> str:
@@ -62,6 +63,12 @@ class NetworkModel:
         return True
 
     def _params(self, sizes):
+        if self.init == "generic":  # every parameter its own symbol: the chain rule at any point
+            w1 = {(a, b): W1[a, b] for a in range(1, sizes[m] + 1) for b in range(1, sizes[n_in] + 1)}
+            w2 = {(a, b): W2[a, b] for a in range(1, sizes[K] + 1) for b in range(1, sizes[m] + 1)}
+            b1 = {a: B1[a] for a in range(1, sizes[m] + 1)}
+            b2 = {a: B2[a] for a in range(1, sizes[K] + 1)}
+            return w1, w2, b1, b2
         w1 = {
             (a, b): 0 if self.init == "zero" else U[b]
             for a in range(1, sizes[m] + 1)
@@ -144,6 +151,32 @@ def _models(init):
     return tuple(NetworkModel(act, init, unit) for act, unit in (("tanh", 1), ("sigmoid", 3), ("tanh", 3)))
 
 
+def _chain_rule(before, after):
+    """The chain rule checked on concrete networks at a generic point (every parameter a free symbol):
+    SymPy differentiates the loss, and both lines must agree there."""
+    for model in (NetworkModel("tanh", "generic", 1), NetworkModel("sigmoid", "generic", 3)):
+        if not model.same(model.evaluate(before, frozenset()), model.evaluate(after, frozenset())):
+            return f"the two lines differ on a {model.activation} network at a generic point"
+    return None
+
+
+def _context(init: str) -> dict:
+    """What the rules network, zero-init / constant-init and chain-rule mean in these derivations."""
+    table = {
+        "network": {Z: PRE, H: phi(PRE)},
+        "chain-rule": _chain_rule,
+    }
+    if init == "zero":
+        table["zero-init"] = {base: (lambda *idx: sp.S.Zero) for base in (W1, W2, B1, B2)}
+    else:
+        table["constant-init"] = {
+            W1: lambda row, col: U[col],
+            B1: lambda row: beta,
+            W2: lambda row, col: V[row],
+        }
+    return table
+
+
 def zero_init(refs: dict) -> Derivation:
     """All weights and biases zero: hidden gradients vanish; only the output layer can move."""
     base = ("zero-init", "differentiable")
@@ -208,6 +241,7 @@ def zero_init(refs: dict) -> Derivation:
         ),
         refs=refs,
         models=_models("zero"),
+        context=_context("zero"),
         notes=(
             rf"$\phi(0)$ is what every hidden unit outputs: {outputs}; a softmax over $K$ equal logits gives "
             r"$1/K$ to every class. The seed's ``sigmoid outputs 0'' is wrong: $\sigma(0)=1/2$.",
@@ -270,6 +304,7 @@ def constant_init(refs: dict) -> Derivation:
         ),
         refs=refs,
         models=_models("constant"),
+        context=_context("constant"),
         notes=(
             r"None of the right-hand sides depends on $j$, and $D_k=\partial\ell/\partial\hat y_k$ does not "
             r"either, since $\hat y_k=m\,v_k\,\phi(\sum_i u_i x_i+\beta)+b^{(2)}_k$. So after a step the rows of "

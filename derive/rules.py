@@ -1,0 +1,482 @@
+"""Rules as executable rewrites: what a step's rule name means to the checker.
+
+A rule is an identity that holds under the assumptions it requires, written as a rewrite
+``T``. A step ``before = after`` by rule ``T`` is accepted when ``T(before)`` and ``T(after)``
+are equal as algebra (SymPy proves their difference is 0). Because ``T`` changes an expression
+only into something equal to it under the cited assumptions, that proves ``before = after``;
+and because ``T`` rewrites only what the rule is about (``zero-mean-x`` turns E[x] into 0 and
+nothing else), a rule cannot justify an arbitrary change. A few rules are checked identities
+instead of rewrites (``unroll`` by induction, ``solve-*`` by substituting the solution back into
+the law it solves, ``result`` by replacing the cited result's left-hand side by its right-hand
+side).
+
+Every rewrite is sound only for the roles of the symbols it touches: ``w`` (weights), ``x``
+(inputs), ``\\delta_y`` (backpropagated gradients), ``z`` (a pre-activation), by base name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .expr import (
+    GRAD_BASES,
+    INPUT_BASES,
+    WEIGHT_BASES,
+    E,
+    Nl,
+    Var,
+    Wl,
+    Xl,
+    Yl,
+    b_u,
+    base_of,
+    c_phi,
+    ell,
+    f_z,
+    random_atoms,
+    sigma,
+    t,
+    u_w,
+    z,
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A justification a step may name.
+
+    ``requires`` lists alternative sets of assumption keys: the rule applies when the step cites
+    every key of at least one of them. ``rewrite(expr, ctx)`` is the rule's identity (applied to
+    both sides of the step), or ``verify(before, after, ctx)`` returns None when the step follows
+    and a reason otherwise.
+    """
+
+    key: str
+    label: str
+    requires: tuple[frozenset[str], ...] = (frozenset(),)
+    rewrite: Callable | None = None
+    verify: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may look at besides the two lines: the step, its derivation and chain."""
+
+    derivation: object
+    chain: object
+    step: object
+
+    @property
+    def cites(self) -> frozenset[str]:
+        return frozenset(self.step.cites)
+
+    def definitions(self, key: str) -> dict:
+        return dict(self.derivation.context.get(key, {}))
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _role(sym) -> str | None:
+    base = base_of(sym)
+    if base in WEIGHT_BASES:
+        return "w"
+    if base in INPUT_BASES:
+        return "x"
+    if base in GRAD_BASES:
+        return "g"
+    return "z" if base is not None else None
+
+
+def _integrals_linear(expr):
+    """Every integral written as a sum of constant * Integral(term): terms compare by identity."""
+
+    def split(integral):
+        (var, *_bounds) = integral.limits[0]
+        total = sp.S.Zero
+        for term in sp.Add.make_args(sp.expand(integral.function)):
+            const, dep = term.as_independent(var, as_Add=False)
+            total += const * sp.Integral(dep, *integral.limits)
+        return total
+
+    return sp.S(expr).replace(lambda e: isinstance(e, sp.Integral), split)
+
+
+def same(left, right) -> bool:
+    """``left == right`` as algebra, with integrals compared term by term."""
+    diff = _integrals_linear(sp.S(left)) - _integrals_linear(sp.S(right))
+    diff = sp.expand(diff)
+    if diff == 0:
+        return True
+    return sp.simplify(diff) == 0
+
+
+def _replace(expr, test, fn):
+    return sp.S(expr).replace(test, fn)
+
+
+# -- rewrites -----------------------------------------------------------------------------------
+
+
+def _def_var(expr, ctx):
+    return _replace(expr, lambda e: isinstance(e, Var), lambda e: E(e.args[0] ** 2) - E(e.args[0]) ** 2)
+
+
+def _def_mean(expr, ctx):
+    """E[h(z)] = integral of h(t) f_z(t) over the real line (z the only random symbol of h)."""
+
+    def is_z_moment(e):
+        return isinstance(e, E) and random_atoms(e.args[0]) == [z]
+
+    expr = _replace(expr, is_z_moment, lambda e: sp.Integral(e.args[0].subs(z, t) * f_z(t), (t, -sp.oo, sp.oo)))
+    # A density integrates to 1.
+    return sp.S(expr).xreplace({sp.Integral(f_z(t), (t, -sp.oo, sp.oo)): sp.S.One})
+
+
+_S = sp.Symbol("s_half", positive=True)
+
+
+def _split_at_zero(expr, fold: bool):
+    """Split integrals in t at 0 and resolve max/Heaviside/|.| on each half-line (t = +s or t = -s).
+
+    With ``fold`` (the density is symmetric, f_z(-s) = f_z(s)), the negative half-line is written as
+    an integral over the positive one: the integral of h(t) f_z(t) over t < 0 is that of h(-s) f_z(s).
+    """
+
+    def split(integral):
+        var, low, high = integral.limits[0]
+        if var != t:
+            return integral
+        pieces = []
+        if low == -sp.oo and high == sp.oo:
+            pieces = [(-1, -sp.oo, 0), (1, 0, sp.oo)]
+        elif low == 0 and high == sp.oo:
+            pieces = [(1, 0, sp.oo)]
+        elif low == -sp.oo and high == 0:
+            pieces = [(-1, -sp.oo, 0)]
+        else:
+            return integral
+        total = sp.S.Zero
+        for sign, lo, hi in pieces:
+            body = integral.function.subs(t, sign * _S)
+            if fold:
+                if body.has(f_z):
+                    body = body.replace(f_z, lambda arg: f_z(sp.Abs(arg)))
+                    body = body.subs(sp.Abs(_S), _S)
+                total += sp.Integral(body.subs(_S, t), (t, 0, sp.oo))
+            else:
+                total += sp.Integral(body.subs(_S, sign * t), (t, lo, hi))
+        return total
+
+    return sp.S(expr).replace(lambda e: isinstance(e, sp.Integral), split)
+
+
+def _activation_def(expr, ctx):
+    return _split_at_zero(expr, fold=False)
+
+
+def _symmetry(expr, ctx):
+    return _split_at_zero(expr, fold=True)
+
+
+def _gaussian(expr, ctx):
+    density = sp.exp(-(t**2) / (2 * sigma**2)) / (sp.sqrt(2 * sp.pi) * sigma)
+    expr = sp.S(expr).replace(f_z, lambda arg: density.subs(t, arg))
+    return expr.xreplace({E(z): sp.S.Zero, E(z**2): sigma**2})
+
+
+def _uniform(expr, ctx):
+    def is_u_moment(e):
+        return isinstance(e, E) and random_atoms(e.args[0]) == [u_w]
+
+    return _replace(expr, is_u_moment, lambda e: sp.Integral(e.args[0].subs(u_w, t) / (2 * b_u), (t, -b_u, b_u)))
+
+
+def _integrate(expr, ctx):
+    return _replace(expr, lambda e: isinstance(e, sp.Integral) and not e.has(f_z), lambda e: e.doit())
+
+
+def _zero_mean(role):
+    def rewrite(expr, ctx):
+        def is_mean(e):
+            return isinstance(e, E) and _role(e.args[0]) == role and e.args[0] in random_atoms(e.args[0])
+
+        return _replace(expr, is_mean, lambda e: sp.S.Zero)
+
+    return rewrite
+
+
+def _independence(expr, ctx):
+    """E[AB] = E[A]E[B] for A a product of weights and B a product of inputs (indep-wx) or of
+    backpropagated gradients (indep-grad)."""
+    partners = set()
+    if "indep-wx" in ctx.cites:
+        partners.add("x")
+    if "indep-grad" in ctx.cites:
+        partners.add("g")
+
+    def factor(e):
+        arg = e.args[0]
+        if not isinstance(arg, sp.Mul):
+            return e
+        groups: dict[str, list] = {}
+        const = []
+        for f in arg.args:
+            roles = {_role(s) for s in random_atoms(f)}
+            if not roles:
+                const.append(f)
+            elif len(roles) == 1:
+                groups.setdefault(roles.pop(), []).append(f)
+            else:
+                return e
+        if set(groups) != {"w"} | (set(groups) & partners) or len(groups) != 2:
+            return e
+        return sp.Mul(*const) * sp.Mul(*(E(sp.Mul(*fs)) for fs in groups.values()))
+
+    return _replace(expr, lambda e: isinstance(e, E), factor)
+
+
+def _weight_factor(body, variables):
+    """(the weight factor, the rest) of a summand w[...] * rest, where the weight's indices are all
+    the summation variables (so distinct terms have distinct weights); else None."""
+    if not isinstance(body, sp.Mul):
+        return None
+    weights = [f for f in body.args if isinstance(f, sp.Indexed) and _role(f) == "w"]
+    if len(weights) != 1 or not set(variables) <= set(weights[0].indices):
+        return None
+    rest = body / weights[0]
+    if any(_role(s) == "w" for s in random_atoms(rest)):
+        return None
+    return weights[0], rest
+
+
+def _uncorrelated_sum(expr, ctx):
+    """Var(sum_i w_i r_i) = sum_i Var(w_i r_i) when the w_i are independent, mean zero, and independent
+    of every r_j (inputs under indep-wx, gradients under indep-grad): the cross terms E[w_i w_j r_i r_j]
+    factor into E[w_i] E[w_j r_i r_j] = 0."""
+    partners = set()
+    if "indep-wx" in ctx.cites:
+        partners.add("x")
+    if "indep-grad" in ctx.cites:
+        partners.add("g")
+
+    def distribute(e):
+        inner = e.args[0]
+        if not isinstance(inner, sp.Sum):
+            return e
+        variables = [lim[0] for lim in inner.limits]
+        split = _weight_factor(inner.function, variables)
+        if split is None:
+            return e
+        roles = {_role(s) for s in random_atoms(split[1])}
+        if not roles or not roles <= partners:
+            return e
+        return sp.Sum(Var(inner.function), *inner.limits)
+
+    return _replace(expr, lambda e: isinstance(e, Var), distribute)
+
+
+def _identical(expr, ctx):
+    """sum over a range of Var(f(w_i, r_i)) = (range size) Var(f(w, r)) when the pairs are identically
+    distributed: weights under iid-w, inputs under iid-x, gradients under indep-grad."""
+    from .expr import G, W, X, g, w, x
+
+    allowed = {}
+    if "iid-w" in ctx.cites:
+        allowed[W] = w
+    if "iid-x" in ctx.cites:
+        allowed[X] = x
+    if "indep-grad" in ctx.cites:
+        allowed[G] = g
+
+    def collapse(e):
+        body = e.function
+        if not isinstance(body, (Var, E)):
+            return e
+        plain = body.replace(lambda s: isinstance(s, sp.Indexed) and s.base in allowed, lambda s: allowed[s.base])
+        variables = [lim[0] for lim in e.limits]
+        if any(plain.has(v) for v in variables):
+            return e
+        count = sp.Mul(*(hi - lo + 1 for _, lo, hi in e.limits))
+        return count * plain
+
+    return _replace(expr, lambda e: isinstance(e, sp.Sum), collapse)
+
+
+def _activation_factor(expr, ctx):
+    """E[x_l^2] = E[phi(y_{l-1})^2] = c_phi Var(y_{l-1}): c_phi is E[phi(z)^2]/E[z^2] for a symmetric,
+    mean-zero pre-activation, and y_{l-1} is one (symmetric weights independent of the inputs)."""
+
+    def is_input_square(e):
+        return (
+            isinstance(e, E)
+            and isinstance(e.args[0], sp.Pow)
+            and e.args[0].exp == 2
+            and (isinstance(e.args[0].base, sp.Indexed) and e.args[0].base.base == Xl)
+        )
+
+    return _replace(expr, is_input_square, lambda e: c_phi * Var(Yl[e.args[0].base.indices[0] - 1]))
+
+
+def _definitions(key):
+    def rewrite(expr, ctx):
+        table = ctx.definitions(key)
+        expr = sp.S(expr)
+        plain = {k: v for k, v in table.items() if not isinstance(k, sp.IndexedBase)}
+        bases = {k: v for k, v in table.items() if isinstance(k, sp.IndexedBase)}
+        expr = expr.xreplace(plain)
+        if bases:
+            expr = expr.replace(
+                lambda e: isinstance(e, sp.Indexed) and e.base in bases, lambda e: bases[e.base](*e.indices)
+            )
+        return expr.doit() if bases else expr
+
+    return rewrite
+
+
+# -- checked identities ---------------------------------------------------------------------------
+
+
+def _verify_unroll(before, after, ctx):
+    """Induction: the closed form equals Var(y_1) at L = 1 and satisfies the step's recurrence
+    Var(y_L) = F(L) Var(y_{L-1}); both checked at L = 2..6 with the products carried out."""
+    from .expr import L
+
+    closed = sp.S(after)
+    if not closed.has(L):
+        return "the closed form does not depend on the depth L"
+    if not same(closed.subs(L, 1).doit(), Var(Yl[1])):
+        return "the closed form is not Var(y_1) at L = 1"
+    for depth in range(2, 7):
+        stepped = sp.S(before).xreplace({Var(Yl[L - 1]): closed.subs(L, L - 1)}).subs(L, depth).doit()
+        if not same(stepped, closed.subs(L, depth).doit()):
+            return f"the closed form does not satisfy the recurrence at L = {depth}"
+    return None
+
+
+def _forward_condition(ctx, value):
+    """The deep law's per-layer factor n_l Var(w_l) c_phi with n_l the fan-in and Var(w_l) = value."""
+    from .expr import n_in
+
+    law = ctx.derivation.refs["deep-propagation"].result.rhs
+    product = next(iter(law.atoms(sp.Product)))
+    factor = product.function.xreplace({Nl[ell]: n_in, Var(Wl[ell]): value})
+    return factor.xreplace({c_phi: ctx.derivation.context["c_phi"][ctx.chain.key]})
+
+
+def _backward_condition(ctx, value):
+    """The backward law's per-layer factor n_out Var(w) E[phi'(z)^2]."""
+    from .expr import w
+
+    law = ctx.derivation.refs["backward-variance"].result.rhs
+    grads = [v for v in law.atoms(Var) if v.args[0] != w]
+    factor = (law / grads[0]).xreplace({Var(w): value})
+    return factor * ctx.derivation.context["d_phi"][ctx.chain.key]
+
+
+def _verify_solve(condition):
+    def verify(before, after, ctx):
+        if not isinstance(before, sp.Symbol):
+            return "a solve step starts from the unknown variance alone"
+        factor = condition(ctx, after)
+        if not same(factor, 1):
+            return f"substituted into the law, the per-layer factor is {sp.simplify(factor)}, not 1"
+        return None
+
+    return verify
+
+
+def _verify_compromise(before, after, ctx):
+    """Glorot and Bengio's eq. 12: 1/Var(w) is the mean of the two conditions' 1/Var(w)."""
+    forward, backward = ctx.derivation.context["compromise"][ctx.chain.key]
+    expected = 2 / (1 / forward + 1 / backward)
+    if not same(after, expected):
+        return "not the compromise 2/(1/Var_forward + 1/Var_backward) of the two conditions"
+    return None
+
+
+def _verify_solve_bound(before, after, ctx):
+    """b solves Var(U(-b, b)) = v_w, with Var(U(-b, b)) the chain's own derived value."""
+    from .expr import v_w
+
+    variance = ctx.derivation.chain("").result.rhs
+    if not same(variance.subs(b_u, after), v_w):
+        return "Var(U(-b, b)) at this b is not Var(w)"
+    return None
+
+
+def _verify_checker(key):
+    def verify(before, after, ctx):
+        checker = ctx.derivation.context.get(key)
+        if checker is None:
+            return f"no {key} checker in the derivation"
+        return checker(before, after)
+
+    return verify
+
+
+def _rule(key, label, *alternatives, rewrite=None, verify=None):
+    requires = tuple(frozenset(a) for a in alternatives) or (frozenset(),)
+    if rewrite is None and verify is None:
+        raise ValueError(f"rule {key!r} has neither a rewrite nor a check")
+    return Rule(key, label, requires, rewrite, verify)
+
+
+def _identity(expr, ctx):
+    return sp.S(expr)
+
+
+RULES: dict[str, Rule] = {
+    r.key: r
+    for r in (
+        _rule("algebra", "algebra", rewrite=_identity),
+        _rule("integrate", "exact integration", rewrite=_integrate),
+        _rule("def-var", "definition of variance", rewrite=_def_var),
+        _rule("def-mean", "definition of expectation", rewrite=_def_mean),
+        _rule("independence", "independence", {"indep-wx"}, {"indep-grad"}, rewrite=_independence),
+        _rule(
+            "uncorrelated-sum",
+            "variance of a sum of uncorrelated terms",
+            {"iid-w", "zero-mean-w", "indep-wx"},
+            {"iid-w", "zero-mean-w", "indep-grad"},
+            rewrite=_uncorrelated_sum,
+        ),
+        _rule("identical", "identical distribution", {"iid-w", "iid-x"}, {"iid-w", "indep-grad"}, rewrite=_identical),
+        _rule("zero-mean-w", "mean-zero weights", {"zero-mean-w"}, rewrite=_zero_mean("w")),
+        _rule("zero-mean-x", "mean-zero inputs", {"zero-mean-x"}, rewrite=_zero_mean("x")),
+        _rule("zero-mean-grad", "mean-zero gradients", {"zero-mean-grad"}, rewrite=_zero_mean("g")),
+        _rule("symmetry", "symmetry of the density", {"symmetric-z"}, rewrite=_symmetry),
+        _rule("gaussian", "Gaussian density", {"gaussian-z"}, rewrite=_gaussian),
+        _rule("activation-def", "definition of the activation", rewrite=_activation_def),
+        _rule(
+            "activation-factor",
+            "activation factor",
+            {"symmetric-w", "zero-mean-w", "layer-stack"},
+            rewrite=_activation_factor,
+        ),
+        _rule("unroll", "induction over layers", {"layer-stack"}, verify=_verify_unroll),
+        _rule(
+            "solve-forward",
+            "keep the forward second moment",
+            {"variance-preserving"},
+            verify=_verify_solve(_forward_condition),
+        ),
+        _rule(
+            "solve-backward",
+            "keep the backward second moment",
+            {"variance-preserving"},
+            verify=_verify_solve(_backward_condition),
+        ),
+        _rule("compromise", "Glorot and Bengio's compromise", verify=_verify_compromise),
+        _rule("uniform", "uniform density", {"uniform-w"}, rewrite=_uniform),
+        _rule("solve-bound", "solve for the bound", {"uniform-w"}, verify=_verify_solve_bound),
+        _rule("network", "definition of the network", rewrite=_definitions("network")),
+        _rule("zero-init", "all parameters zero", {"zero-init"}, rewrite=_definitions("zero-init")),
+        _rule("constant-init", "constant parameters", {"constant-init"}, rewrite=_definitions("constant-init")),
+        _rule("chain-rule", "chain rule", {"differentiable"}, verify=_verify_checker("chain-rule")),
+        _rule("result", "earlier result", verify=lambda before, after, ctx: None),  # checked in core
+    )
+}
