@@ -391,8 +391,10 @@ def _verify_solve(condition):
 
 def _verify_compromise(before, after, ctx):
     """Glorot and Bengio's eq. 12: 1/Var(w) is the mean of the two conditions' 1/Var(w)."""
+    from .schemes import compromise
+
     forward, backward = ctx.derivation.context["compromise"][ctx.chain.key]
-    expected = 2 / (1 / forward + 1 / backward)
+    expected = compromise(forward, backward)
     if not same(after, expected):
         return "not the compromise 2/(1/Var_forward + 1/Var_backward) of the two conditions"
     return None

@@ -53,6 +53,11 @@ SCHEMES: dict[str, Scheme] = {
 COMPROMISE = {"xavier": ("xavier-forward", "xavier-backward")}
 
 
+def compromise(forward, backward):
+    """Glorot and Bengio's compromise (2010, eq. 12): 1/Var(w) is the mean of the two conditions' 1/Var(w)."""
+    return 2 / (1 / forward + 1 / backward)
+
+
 def lookup(key: str) -> Scheme:
     try:
         return SCHEMES[key]

@@ -241,6 +241,14 @@ def main(argv=None) -> int:
     except OutputError as exc:
         print(f"initvar: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:
+        from derive.core import DerivationError
+
+        if not isinstance(exc, DerivationError):
+            raise
+        # A derivation that does not check is a failed check (exit 1), refused before anything is written.
+        print(f"initvar: refused: {exc}".replace("\n", " "), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         from .jobs import STATE
 

@@ -22,9 +22,9 @@ def write_derivations(out: Path, only=None) -> list[Path]:
         unknown = [i for i in only if i not in IDS]
         if unknown:
             raise UsageError(f"initvar derive: unknown derivation id {unknown[0]!r}; known: {', '.join(IDS)}")
-    out = prepare_dir(out)
     STATE["step"] = "derive"
-    chosen = [d for ident, d in registry().items() if not only or ident in only]
+    chosen = [d for ident, d in registry().items() if not only or ident in only]  # checked before any write
+    out = prepare_dir(out)
     snippets = prepare_dir(out / "derivations")
     with Batch() as batch:  # all or nothing: a full disk leaves the old files
         written = [batch.write_text(snippets / f"{d.id}.tex", render_snippet(d)) for d in chosen]
@@ -71,10 +71,10 @@ def run_verify(args, out: Path | None):
     checks = verify.select(getattr(args, "only", None))
     if not checks:
         raise UsageError(f"initvar verify: no check matches {args.only!r} (list: initvar verify --only '*' --json)")
+    registry()  # build (and so check) derive/ once here, before any write; forked workers inherit it
     if out is not None:
         out = prepare_dir(out)
     STATE["step"] = "verify"
-    registry()  # build derive/ once here, so that forked workers inherit it
     update, close = _progress_bar("verify")
     try:
         results, profiles = verify.run(

@@ -292,21 +292,32 @@ def _deep(
     batch=None,
     layer_factor=False,
     exact_map=False,
+    claimed=None,
 ):
-    var_w = th.scheme_variance(scheme_or_var, width, width, slope) if isinstance(scheme_or_var, str) else scheme_or_var
-    batch = batch or width
+    """A deep-network check. With ``layer_factor`` the compared value is the mean per-layer factor
+    (forward: E[y_{l+1}^2|x_l]/E[y_l^2|x_l]; backward: E[(dL/dy_{l-1})^2]/E[(dL/dy_l)^2]) divided by
+    the factor the scheme *claims* (``claimed`` per layer; 1 when omitted: the scheme keeps the second
+    moment). The theory is then 1 -- taken from the claim, not from the scheme's own variance, so a
+    wrong variance in derive/ makes the check fail. ``width`` may be a cycle of layer sizes
+    (fan-in != fan-out); ``control(var_ws)`` is the value the same statistic has under the wrong formula.
+    """
+    dims = sim.layer_dims(width, depth)
+    if isinstance(scheme_or_var, str):
+        var_w = th.scheme_layer_variances(scheme_or_var, dims, slope)
+        if isinstance(width, int):
+            var_w = var_w[0]
+    else:
+        var_w = scheme_or_var
+    batch = batch or (width if isinstance(width, int) else max(width))
+    square = isinstance(width, int)
 
-    if backward:
+    if layer_factor:
+        factor = claimed if claimed is not None else True
 
-        def theory(derivative_factor=None):
-            """dL/dy_{l-1} = (W^T dL/dy_l) * phi'(y_{l-1}): backward-variance, then E[phi'^2]."""
-            factor = th.backward_factor(activation, slope) if derivative_factor is None else derivative_factor
-            q = 1.0
-            for _ in range(depth - 1):
-                q = float(th.backward_variance()(width, var_w, q)) * factor
-            return q
+        def theory():
+            """The claim: every layer multiplies the second moment by its claimed factor."""
+            return 1.0
 
-        control = partial(lambda f, v: f(derivative_factor=1.0), theory)
     elif exact_map:
 
         def theory():
@@ -320,22 +331,17 @@ def _deep(
             q = np.array(th.layer_second_moments(activation, width, v, depth, slope=slope)[:-1])
             m_q = th.gaussian_second_moment_array(activation, q, slope)
             return float(np.mean(q / m_q))
-    elif layer_factor:
 
-        def theory(factor=None):
-            """The deep law's per-layer factor n Var(w) c_phi: Var(y_2)/Var(y_1)."""
-            c = th.activation_factor(activation, slope) if factor is None else factor
-            return float(th.deep_law()(1.0, width, var_w, c, 2))
-
-        control = partial(lambda f, fac, v: f(factor=fac), theory, control)
+        factor = False
     else:
+        factor = False
 
         def theory():
             return th.layer_second_moments(activation, width, var_w, depth, slope=slope)[-1]
 
     return Check(
         id=ident,
-        derivation="deep-propagation",
+        derivation="deep-propagation" if not backward else "backward-variance",
         claim=claim,
         theory=theory,
         control_claim=control_claim,
@@ -349,27 +355,40 @@ def _deep(
             var_w=var_w,
             slope=slope,
             backward=backward,
-            layer_factor=layer_factor,
+            layer_factor=factor,
             exact_map=exact_map,
         ),
-        batch=batch * width,
+        batch=batch * (width if square else int(sum(dims) / len(dims))),
         replications=replications,
         profile=True,
     )
 
 
+#: Non-square layers for the scheme checks: fan-in != fan-out at every layer.
+_CYCLE = (96, 160)
+
+
+def _ratio_control(wrong, right):
+    """The per-layer factor expected if the wrong activation factor were the true one."""
+    return lambda v: wrong / right
+
+
 def _deep_checks():
     w, d = 128, 30
+    c_relu, c_linear = th.activation_factor("relu"), th.activation_factor("linear")
+    dims = sim.layer_dims(_CYCLE, d)
+    xavier_fwd = th.compromise_factors("xavier", dims, "forward")[1:]
+    xavier_bwd = th.compromise_factors("xavier", dims, "backward")[1:]
     return [
         _deep(
             "deep/lecun-linear",
-            r"LeCun, linear: per-layer factor $n\operatorname{Var}(w)c_\phi=1$ over 30 layers",
+            r"LeCun, linear, layers $96\leftrightarrow160$: per-layer forward factor $1$ over 30 layers",
             "linear",
             "lecun",
-            w,
+            _CYCLE,
             d,
             "ReLU halving applied to a linear net",
-            th.activation_factor("relu"),
+            _ratio_control(c_relu, c_linear),
             layer_factor=True,
         ),
         _deep(
@@ -385,27 +404,52 @@ def _deep_checks():
             replications=64,
         ),
         _deep(
+            "deep/xavier-linear-forward",
+            r"Xavier, linear, layers $96\leftrightarrow160$: forward factor $2n_{\mathrm{in}}/(n_{\mathrm{in}}+n_{\mathrm{out}})$ per layer",
+            "linear",
+            "xavier",
+            _CYCLE,
+            d,
+            "square-layer belief: factor 1 at every layer",
+            lambda v: float(sum(1 / f for f in xavier_fwd) / len(xavier_fwd)),
+            layer_factor=True,
+            claimed=xavier_fwd,
+        ),
+        _deep(
+            "deep/xavier-linear-backward",
+            r"Xavier, linear, layers $96\leftrightarrow160$: backward factor $2n_{\mathrm{out}}/(n_{\mathrm{in}}+n_{\mathrm{out}})$ per layer",
+            "linear",
+            "xavier",
+            _CYCLE,
+            d,
+            "square-layer belief: factor 1 at every layer",
+            lambda v: float(sum(1 / f for f in xavier_bwd) / len(xavier_bwd)),
+            backward=True,
+            layer_factor=True,
+            claimed=xavier_bwd,
+        ),
+        _deep(
             "deep/he-relu",
-            r"He, ReLU: per-layer factor $n\operatorname{Var}(w)c_\phi=1$ over 30 layers",
+            r"He, ReLU, layers $96\leftrightarrow160$: per-layer forward factor $1$ over 30 layers",
             "relu",
             "he",
-            w,
+            _CYCLE,
             d,
             "ReLU factor dropped",
-            th.activation_factor("linear"),
+            _ratio_control(c_linear, c_relu),
             layer_factor=True,
             replications=480,
             batch=32,
         ),
         _deep(
             "deep/leaky-he",
-            r"He, leaky ReLU $a=0.2$: per-layer factor $1$ over 30 layers",
+            r"He, leaky ReLU $a=0.2$, layers $96\leftrightarrow160$: per-layer forward factor $1$ over 30 layers",
             "leaky_relu",
             "leaky-he",
-            w,
+            _CYCLE,
             d,
             "ReLU factor 1/2 used for leaky ReLU",
-            th.activation_factor("relu"),
+            _ratio_control(c_relu, th.activation_factor("leaky_relu", 0.2)),
             slope=0.2,
             layer_factor=True,
             replications=320,
@@ -413,14 +457,15 @@ def _deep_checks():
         ),
         _deep(
             "deep/he-fan-out-backward",
-            r"He fan-out, ReLU, backward: gradient variance kept",
+            r"He fan-out, ReLU, layers $96\leftrightarrow160$: per-layer backward factor $1$ (gradient second moment kept)",
             "relu",
             "he-fan-out",
-            w,
+            _CYCLE,
             d,
             "derivative factor E[relu'(z)^2] dropped",
-            None,
+            _ratio_control(1.0, th.backward_factor("relu")),
             backward=True,
+            layer_factor=True,
         ),
         _deep(
             "deep/seed-small-std",

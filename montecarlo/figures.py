@@ -120,9 +120,11 @@ def variance_depth(out: Path, profiles: dict, checks) -> list[Path]:
         color = COLORS[index % len(COLORS)]
         if kw.get("backward"):
             factor = th.backward_factor(kw["activation_name"], kw["slope"])
+            dims = sim.layer_dims(kw["width"], kw["depth"])
+            var_ws = np.broadcast_to(np.asarray(kw["var_w"], dtype=float), (kw["depth"],))
             theory = [1.0]
-            for _ in range(len(est) - 1):
-                theory.append(float(th.backward_variance()(kw["width"], kw["var_w"], theory[-1])) * factor)
+            for layer in range(len(est) - 1, 0, -1):  # through layer l's weights: fan-out dims[l + 1]
+                theory.append(float(th.backward_variance()(dims[layer + 1], var_ws[layer], theory[-1])) * factor)
             theory = theory[::-1]
         else:
             theory = th.layer_second_moments(

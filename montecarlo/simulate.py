@@ -127,13 +127,15 @@ def mlp(
     y_{l,j} is exactly N(0, Var(w)|x_l|^2), so this ratio has conditional mean 1 at any width.
     """
     phi, dphi = activation(activation_name, slope)
-    x = inputs(rng, (batch, width), "normal", var=var_x).astype(np.float32)
+    dims = layer_dims(width, depth)
+    var_ws = np.broadcast_to(np.asarray(var_w, dtype=np.float64), (depth,))
+    x = inputs(rng, (batch, dims[0]), "normal", var=var_x).astype(np.float32)
     pre = []
     weights = []
     input_norms = []
     per_input_norms = []
-    for _ in range(depth):
-        w = sample(rng, (width, width), w_dist, var=var_w, dtype=np.float32)
+    for layer in range(depth):
+        w = sample(rng, (dims[layer + 1], dims[layer]), w_dist, var=float(var_ws[layer]), dtype=np.float32)
         norms = np.sum(np.square(x, dtype=np.float64), axis=1)
         per_input_norms.append(norms)
         input_norms.append(norms.mean())
@@ -153,15 +155,33 @@ def mlp(
             return np.append(moments, np.mean(moments[1:] / np.array(predicted)))
         if not layer_factor:
             return moments
-        factors = moments[1:] / (var_w * np.array(input_norms[:-1]))
+        # E[y_{l+1}^2 | x_l] / E[y_l^2 | x_l] with E[y_l^2 | x_l] = Var(w_l)|x_l|^2 (Var(w_l): what was drawn)
+        factors = moments[1:] / (var_ws[:-1] * np.array(input_norms[:-1]))
+        if layer_factor is not True:  # divided by each layer's claimed factor: 1 if every claim holds
+            factors = factors / np.asarray(layer_factor, dtype=np.float64)
         return np.append(moments, factors.mean())
-    grad = sample(rng, (batch, width), "normal", var=1.0, dtype=np.float32)
+    grad = sample(rng, (batch, dims[-1]), "normal", var=1.0, dtype=np.float32)
     moments = np.empty(depth)
     moments[depth - 1] = np.mean(np.square(grad, dtype=np.float64))
     for layer in range(depth - 1, 0, -1):
         grad = (grad @ weights[layer]) * dphi(pre[layer - 1])
         moments[layer - 1] = np.mean(np.square(grad, dtype=np.float64))
-    return moments
+    if not layer_factor:
+        return moments
+    # Per-layer backward factor E[(dL/dy_{l-1})^2] / E[(dL/dy_l)^2], over the claimed one if given.
+    factors = moments[:-1] / moments[1:]
+    if layer_factor is not True:
+        factors = factors / np.asarray(layer_factor, dtype=np.float64)
+    return np.append(moments, factors.mean())
+
+
+def layer_dims(width, depth):
+    """Layer sizes d_0..d_depth (layer l maps d_{l-1} to d_l): ``width`` an int (square layers) or a
+    sequence repeated cyclically (non-square layers, fan-in != fan-out)."""
+    if isinstance(width, int | np.integer):
+        return [int(width)] * (depth + 1)
+    cycle = [int(v) for v in width]
+    return [cycle[i % len(cycle)] for i in range(depth + 1)]
 
 
 def conv2d(x, weights, groups):

@@ -121,14 +121,50 @@ def deep_law():
     return sp.lambdify((q1, n, _vw, c_phi, L), rhs.doit(), "numpy")
 
 
-def layer_second_moments(activation: str, width: int, var_w: float, depth: int, q0: float = 1.0, slope: float = 0.01):
+def scheme_layer_variances(key: str, dims, slope: float = 0.01) -> list[float]:
+    """Var(w_l) of scheme ``key`` for each layer d_{l-1} -> d_l of a network with sizes ``dims``."""
+    return [scheme_variance(key, dims[i], dims[i + 1], slope) for i in range(len(dims) - 1)]
+
+
+def compromise_factors(key: str, dims, direction: str) -> list[float]:
+    """The per-layer factor a compromise scheme (Xavier) claims, from the two conditions it averages.
+
+    Forward, layer d_in -> d_out: d_in Var(w) with Var(w) = compromise(V_forward(d_in), V_backward(d_out)),
+    where V_forward and V_backward are the conditions' own solved variances (not the scheme's formula),
+    i.e. 2 d_in/(d_in + d_out); backward: d_out Var(w). Only meaningful for a linear network.
+    """
+    from derive.schemes import COMPROMISE, compromise
+
+    fwd, bwd = COMPROMISE[key]
+    out = []
+    for i in range(len(dims) - 1):
+        d_in, d_out = dims[i], dims[i + 1]
+        var = compromise(scheme_variance(fwd, d_in, d_out), scheme_variance(bwd, d_in, d_out))
+        out.append(float((d_in if direction == "forward" else d_out) * var))
+    return out
+
+
+def layer_second_moments(activation: str, width, var_w, depth: int, q0: float = 1.0, slope: float = 0.01):
     """Theory for Var(y_l), l = 1..depth, of a deep MLP with N(0, q0) inputs.
 
     Var(y_1) = n Var(w) q0 (forward-variance); afterwards Var(y_{l+1}) = n Var(w) E[phi(y_l)^2]
     (forward-variance's second-moment form), with E[phi(y)^2] = c_phi Var(y) for ReLU-type and linear
     activations (deep-propagation) and the exact Gaussian map of the wide limit for tanh and sigmoid.
     """
+    import numpy as np
+
+    from .simulate import layer_dims
+
     fwd = forward_variance("second-moment")
+    if not np.isscalar(var_w) or not isinstance(width, int):
+        # Non-square layers: the forward law layer by layer, n_l Var(w_l) E[x_l^2], x_l = phi(y_{l-1}).
+        dims = layer_dims(width, depth)
+        var_ws = np.broadcast_to(np.asarray(var_w, dtype=float), (depth,))
+        q = [float(fwd(dims[0], var_ws[0], q0, 0.0))]
+        for layer in range(1, depth):
+            second = activation_factor(activation, slope) * q[-1]
+            q.append(float(fwd(dims[layer], var_ws[layer], second, 0.0)))
+        return q
     q = [float(fwd(width, var_w, q0, 0.0))]
     homogeneous = activation in ("linear", "relu", "leaky_relu")
     law = deep_law()

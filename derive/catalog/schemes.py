@@ -7,7 +7,7 @@ import sympy as sp
 from ..activations import ACTIVATIONS
 from ..core import Chain, Derivation, Step
 from ..expr import E, G, Var, W, X, a, b_u, c_phi, g, n_in, n_out, t, u_w, v_w, w, x, z
-from ..schemes import COMPROMISE, SCHEMES
+from ..schemes import COMPROMISE, SCHEMES, compromise
 from ..semantics import STANDARD_FAMILIES, Family, Instance
 
 b = b_u
@@ -86,7 +86,7 @@ def init_schemes(refs: dict) -> Derivation:
         else:
             fwd, bwd = COMPROMISE[key]
             context["compromise"][key] = (_scheme_symbol(fwd), _scheme_symbol(bwd))
-            average = 2 / (1 / _scheme_symbol(fwd) + 1 / _scheme_symbol(bwd))
+            average = compromise(_scheme_symbol(fwd), _scheme_symbol(bwd))
             done = {}
             steps = [Step(average, "compromise")]
             line = average
@@ -120,7 +120,7 @@ def init_schemes(refs: dict) -> Derivation:
             moment = exact.evaluate(E(ACTIVATIONS[scheme.activation].derivative.subs(t, z) ** 2), _SYMMETRIC)
             return 1 / (n_out * sp.simplify(moment))
         fwd, bwd = (solved(SCHEMES[k]) for k in COMPROMISE[scheme.key])
-        return 2 / (1 / fwd + 1 / bwd)  # Glorot and Bengio (2010), eq. 12
+        return compromise(fwd, bwd)  # Glorot and Bengio (2010), eq. 12
 
     roots = {_scheme_symbol(key): solved(scheme) for key, scheme in SCHEMES.items()}
     unknown = sp.Dummy("v", positive=True)
