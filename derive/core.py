@@ -229,7 +229,7 @@ def _evaluate(model, line, point, assumptions):
 
 def _check_semantics(d: Derivation, chain: Chain):
     assumptions = frozenset(chain.assumptions)
-    models = [m for m in d.models if m.applies(assumptions)]
+    models = [m for m in d.models if m.applies(assumptions) and getattr(m, "handles", lambda c: True)(chain)]
     if len(models) < 2:
         raise DerivationError(
             f"{_where(d, chain)}: needs at least two concrete models that satisfy its assumptions, has {len(models)}"

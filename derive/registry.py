@@ -6,7 +6,7 @@ from .core import Derivation
 
 
 def _builders():
-    from .catalog import moments, propagation, schemes, symmetry
+    from .catalog import moments, propagation, saturation, schemes, symmetry
 
     return (
         moments.product_variance,
@@ -14,6 +14,7 @@ def _builders():
         propagation.backward_variance,
         moments.relu_second_moment,
         moments.leaky_relu_second_moment,
+        saturation.tanh_saturation,
         propagation.deep_propagation,
         schemes.init_schemes,
         schemes.uniform_bound,
@@ -30,6 +31,7 @@ IDS = (
     "backward-variance",
     "relu-second-moment",
     "leaky-relu-second-moment",
+    "tanh-saturation",
     "deep-propagation",
     "init-schemes",
     "uniform-bound",

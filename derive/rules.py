@@ -389,6 +389,28 @@ def _verify_solve(condition):
     return verify
 
 
+def _verify_monotone(before, after, ctx):
+    """lim_{s->oo} c * integral f(t, s) dt = c * integral lim f(t, s) dt when f >= 0 increases in s
+    (monotone convergence) and c does not depend on s."""
+    if not isinstance(before, sp.Limit):
+        return "the line before is not a limit"
+    inner, var = before.args[0], before.args[1]
+    integrals = list(inner.atoms(sp.Integral))
+    if len(integrals) != 1:
+        return "the limit must hold exactly one integral"
+    (integral,) = integrals
+    const = sp.simplify(inner / integral)
+    if const.has(var) or const.has(integral):
+        return "the factor in front of the integral depends on the limit variable"
+    f = integral.function
+    if not (f.is_nonnegative and sp.diff(f, var).is_nonnegative):
+        return "the integrand is not shown non-negative and increasing in the limit variable"
+    pointwise = sp.limit(f, var, before.args[2])
+    if not same(const * sp.Integral(pointwise, *integral.limits), after):
+        return "this is not the integral of the pointwise limit"
+    return None
+
+
 def _verify_compromise(before, after, ctx):
     """Glorot and Bengio's eq. 12: 1/Var(w) is the mean of the two conditions' 1/Var(w)."""
     from .schemes import compromise
@@ -473,6 +495,7 @@ RULES: dict[str, Rule] = {
             verify=_verify_solve(_backward_condition),
         ),
         _rule("compromise", "Glorot and Bengio's compromise", verify=_verify_compromise),
+        _rule("monotone-convergence", "monotone convergence", verify=_verify_monotone),
         _rule("uniform", "uniform density", {"uniform-w"}, rewrite=_uniform),
         _rule("solve-bound", "solve for the bound", {"uniform-w"}, verify=_verify_solve_bound),
         _rule("network", "definition of the network", rewrite=_definitions("network")),

@@ -276,6 +276,23 @@ def _relu_checks():
     return out
 
 
+def _saturation_checks():
+    var = 1.0e4  # sigma = 100: sigma E[tanh'(z)^2] is within O(1/sigma^2) of its limit
+    return [
+        Check(
+            id="tanh-saturation/sigma100",
+            derivation="tanh-saturation",
+            claim=r"\sigma\,\mathbb{E}[\tanh'(z)^2]\to\tfrac{4}{3\sqrt{2\pi}},\ \sigma=100",
+            theory=th.tanh_saturation_limit,
+            control_claim="no saturation: tanh'(z) = 1 as in the linear regime",
+            control=lambda: var**0.5 * th.backward_factor("linear"),
+            replicate=partial(sim.derivative_moment, batch=200000, var=var, name="tanh", scale=var**0.5),
+            batch=200000,
+            replications=96,
+        )
+    ]
+
+
 def _deep(
     ident,
     claim,
@@ -597,6 +614,7 @@ def all_checks():
         *_forward_checks(),
         *_backward_checks(),
         *_relu_checks(),
+        *_saturation_checks(),
         *_deep_checks(),
         *_uniform_and_conv_checks(),
         *_exact_checks(),

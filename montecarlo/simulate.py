@@ -96,6 +96,13 @@ def activation_moment(rng, *, batch, z_dist, var, name="relu", power=2, center=F
     return float(np.mean(out**power))
 
 
+def derivative_moment(rng, *, batch, var, name="tanh", scale=1.0, slope=0.01):
+    """``scale`` * mean of phi'(z)^2 over ``batch`` draws of z ~ N(0, var) (float64)."""
+    dphi = activation(name, slope)[1]
+    z = rng.standard_normal(batch) * np.sqrt(var)
+    return float(scale * np.mean(np.square(dphi(z))))
+
+
 def mlp(
     rng,
     *,

@@ -56,6 +56,12 @@ def relu_moment(chain: str):
 
 
 @cache
+def tanh_saturation_limit() -> float:
+    """lim sigma E[tanh'(z)^2], z ~ N(0, sigma^2): the main result of ``tanh-saturation``."""
+    return float(get("tanh-saturation").result.rhs)
+
+
+@cache
 def activation_factor(name: str, slope: float = 0.01) -> float:
     """c_phi of the activation (leaky slope ``slope``), from the activation's derivation."""
     return float(_c_phi(name).subs(a, sp.nsimplify(slope)))

@@ -11,13 +11,14 @@ from derive.schemes import uniform_bound, variance
 from derive.semantics import STANDARD_FAMILIES
 
 
-def test_all_eleven_build_and_check():
+def test_all_twelve_build_and_check():
     assert list(registry()) == [
         "product-variance",
         "forward-variance",
         "backward-variance",
         "relu-second-moment",
         "leaky-relu-second-moment",
+        "tanh-saturation",
         "deep-propagation",
         "init-schemes",
         "uniform-bound",
@@ -40,6 +41,11 @@ def test_all_eleven_build_and_check():
         ("relu-second-moment", "gaussian-mean", sigma / sp.sqrt(2 * sp.pi)),
         ("relu-second-moment", "gaussian-variance", (sp.Rational(1, 2) - 1 / (2 * sp.pi)) * sigma**2),
         ("leaky-relu-second-moment", "", (1 + a**2) / 2 * E(z**2)),
+        ("relu-second-moment", "derivative", sp.Rational(1, 2)),
+        ("relu-second-moment", "zero-mass", sp.Rational(1, 2)),
+        ("leaky-relu-second-moment", "derivative", (1 + a**2) / 2),
+        # The integral of sech^4 over the line is 4/3 (a table integral), so the limit is 4/(3 sqrt(2 pi)).
+        ("tanh-saturation", "", 4 / (3 * sp.sqrt(2 * sp.pi))),
     ],
 )
 def test_results(ident, key, expected):
