@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .expr import n_in, n_out
+from .expr import a, n_in, n_out
 
 #: The fan each law puts in front of Var(w) (for display and for JAX-style "mode" names).
 MODES = {"forward": "fan_in", "backward": "fan_out", "compromise": "fan_avg"}
@@ -26,6 +26,8 @@ class Scheme:
     preserves: str  # "forward", "backward" or "compromise"
     activation: str
     citation: str
+    published: sp.Expr  # the variance as the paper states it: a fact the derivation must reproduce
+    where: str  # where the paper states it
 
     @property
     def mode(self) -> str:
@@ -39,13 +41,53 @@ class Scheme:
 SCHEMES: dict[str, Scheme] = {
     s.key: s
     for s in (
-        Scheme("lecun", "LeCun", "forward", "linear", "lecun1998efficient"),
-        Scheme("xavier-forward", "Xavier, forward condition", "forward", "linear", "glorot2010understanding"),
-        Scheme("xavier-backward", "Xavier, backward condition", "backward", "linear", "glorot2010understanding"),
-        Scheme("xavier", "Xavier (Glorot)", "compromise", "linear", "glorot2010understanding"),
-        Scheme("he", "He (Kaiming), fan-in", "forward", "relu", "he2015delving"),
-        Scheme("he-fan-out", "He (Kaiming), fan-out", "backward", "relu", "he2015delving"),
-        Scheme("leaky-he", "He for leaky ReLU", "forward", "leaky_relu", "he2015delving"),
+        Scheme("lecun", "LeCun", "forward", "linear", "lecun1998efficient", 1 / n_in, "LeCun et al. 1998, sec. 4.6"),
+        Scheme(
+            "xavier-forward",
+            "Xavier, forward condition",
+            "forward",
+            "linear",
+            "glorot2010understanding",
+            1 / n_in,
+            "Glorot and Bengio 2010, eq. 10",
+        ),
+        Scheme(
+            "xavier-backward",
+            "Xavier, backward condition",
+            "backward",
+            "linear",
+            "glorot2010understanding",
+            1 / n_out,
+            "Glorot and Bengio 2010, eq. 11",
+        ),
+        Scheme(
+            "xavier",
+            "Xavier (Glorot)",
+            "compromise",
+            "linear",
+            "glorot2010understanding",
+            2 / (n_in + n_out),
+            "Glorot and Bengio 2010, eq. 12",
+        ),
+        Scheme("he", "He (Kaiming), fan-in", "forward", "relu", "he2015delving", 2 / n_in, "He et al. 2015, eq. 10"),
+        Scheme(
+            "he-fan-out",
+            "He (Kaiming), fan-out",
+            "backward",
+            "relu",
+            "he2015delving",
+            2 / n_out,
+            "He et al. 2015, eq. 14",
+        ),
+        Scheme(
+            "leaky-he",
+            "He for leaky ReLU",
+            "forward",
+            "leaky_relu",
+            "he2015delving",
+            2 / ((1 + a**2) * n_in),
+            "He et al. 2015, eq. 15",
+        ),
     )
 }
 
@@ -63,20 +105,3 @@ def lookup(key: str) -> Scheme:
         return SCHEMES[key]
     except KeyError:
         raise KeyError(f"unknown scheme {key!r}; known: {', '.join(SCHEMES)}") from None
-
-
-def variance(key: str) -> sp.Expr:
-    """Var(w) of scheme ``key`` in n_in, n_out (and the slope a), from the init-schemes derivation."""
-    from .registry import get
-
-    lookup(key)
-    return get("init-schemes").chain(key).result.rhs
-
-
-def uniform_bound(key: str) -> sp.Expr:
-    """The bound b of U(-b, b) with the scheme's variance, from the uniform-bound derivation."""
-    from .expr import v_w
-    from .registry import get
-
-    bound = get("uniform-bound").chain("bound").result.rhs
-    return sp.simplify(bound.subs(v_w, variance(key)))

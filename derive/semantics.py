@@ -161,7 +161,8 @@ class Family:
 
     @property
     def can_violate(self) -> frozenset[str]:
-        return BREAKABLE | (frozenset({"symmetric-z", "symmetric-w"}) if self.kind == "skewed" else frozenset())
+        broken = BREAKABLE | (frozenset({"symmetric-z", "symmetric-w"}) if self.kind == "skewed" else frozenset())
+        return broken | (frozenset({"gaussian-z"}) if self.kind != "normal" else frozenset())
 
     def applies(self, assumptions: frozenset[str]) -> bool:
         if "gaussian-z" in assumptions:

@@ -164,7 +164,7 @@ def cmd_propagate(args) -> int:
         except ExpressionError as exc:
             raise UsageError(f"initvar propagate: bad --activation-expr: {exc}") from None
         # Process-local entry: a smooth custom activation is treated through its exact Gaussian moments.
-        ACTIVATIONS["custom"] = Activation("custom", expr, "linear-regime")
+        ACTIVATIONS["custom"] = Activation("custom", expr, title=args.activation_expr)
         args.activation = "custom"
     if args.activation not in ACTIVATIONS:
         raise UsageError(f"initvar propagate: unknown activation {args.activation!r}; known: {', '.join(ACTIVATIONS)}")

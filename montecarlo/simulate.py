@@ -17,26 +17,11 @@ from .samplers import inputs, sample
 @cache
 def activation(name: str, slope: float = 0.01):
     """(phi, phi') as NumPy functions, lambdified from derive's expressions."""
-    import sympy as sp
-
     from derive.activations import lookup
-    from derive.expr import a, t
 
     act = lookup(name)
-    expr = act.expr.subs(a, sp.nsimplify(slope))
-    # Almost-everywhere derivative: the DiracDelta terms of d/dt [t Heaviside(t)] vanish off t = 0.
-    deriv = act.derivative.subs(a, sp.nsimplify(slope)).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-    modules = ["numpy"]
-    fn = sp.lambdify(t, expr, modules)
-    dfn = sp.lambdify(t, deriv, modules)
-
-    def phi(v):
-        return np.broadcast_to(np.asarray(fn(v), dtype=v.dtype), v.shape)
-
-    def dphi(v):
-        return np.broadcast_to(np.asarray(dfn(v), dtype=v.dtype), v.shape)
-
-    return phi, dphi
+    values = {"negative_slope": str(slope)} if name == "leaky_relu" else None
+    return act.numpy(values)
 
 
 def product(rng, batch, *, w_dist="normal", x_dist="normal", vw=1.0, vx=1.0, mw=0.0, mx=0.0):

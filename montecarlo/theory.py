@@ -11,11 +11,11 @@ from functools import cache
 import sympy as sp
 
 from derive import get
-from derive.activations import c_phi as _c_phi
 from derive.activations import gaussian_second_moment
 from derive.expr import E, Var, a, n, n_in, n_out, sigma, v_w, w, x, z
-from derive.schemes import uniform_bound as _uniform_bound
-from derive.schemes import variance as _scheme_variance
+from derive.gains import c_phi as _c_phi
+from derive.laws import uniform_bound as _uniform_bound
+from derive.laws import variance as _scheme_variance
 
 _vw, _vx, _mx, _mw, _vg = sp.symbols("vw vx mx mw vg", real=True)
 

@@ -4,10 +4,10 @@ import pytest
 import sympy as sp
 
 from derive import get, registry
-from derive.activations import c_phi, gain
 from derive.core import Chain, Derivation, DerivationError, Step
 from derive.expr import E, Var, a, n, n_in, n_out, relu, sigma, w, x, z
-from derive.schemes import uniform_bound, variance
+from derive.gains import c_phi, gain
+from derive.laws import uniform_bound, variance
 from derive.semantics import STANDARD_FAMILIES
 
 
@@ -81,7 +81,16 @@ def test_uniform_bounds():
 def test_gains_and_factors():
     assert c_phi("relu") == sp.Rational(1, 2)
     assert gain("relu") == sp.sqrt(2)
-    assert c_phi("linear") == 1 and c_phi("tanh") == 1
+    assert c_phi("linear") == 1
+    with pytest.raises(ValueError, match="not positively homogeneous"):
+        c_phi("tanh")
+    with pytest.raises(ValueError, match=r"sigmoid\(0\) = 1/2 != 0"):
+        c_phi("sigmoid")
+    from derive.activations import ACTIVATIONS, linear_regime_factor
+
+    assert linear_regime_factor(ACTIVATIONS["tanh"]) == 1
+    with pytest.raises(ValueError, match="kink at 0"):
+        linear_regime_factor(ACTIVATIONS["relu"])
     assert sp.simplify(c_phi("leaky_relu") - (1 + a**2) / 2) == 0
 
 

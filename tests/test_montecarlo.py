@@ -112,9 +112,9 @@ def test_breaking_the_relu_factor_in_derive_fails_verify(monkeypatch):
     def clear():
         theory.relu_moment.cache_clear()
         theory.activation_factor.cache_clear()
-        from derive import activations
+        from derive import gains
 
-        activations.c_phi.cache_clear()
+        gains.c_phi.cache_clear()
         verify._REGISTRY = None  # checks capture derived constants when built
 
     monkeypatch.setitem(reg._BUILT, "relu-second-moment", Broken())

@@ -38,11 +38,11 @@ def _verify(check_id, tmp_path):
 
 @pytest.mark.parametrize("name", list(WRONG))
 def test_mutation_wrong_scheme_fails_verify(name, monkeypatch, tmp_path, clean_caches, capsys):
-    import derive.schemes
+    import derive.laws
     from montecarlo import theory
 
     key, check_id, wrong = WRONG[name]
-    real = derive.schemes.variance
+    real = derive.laws.variance
 
     def patched(k):
         return wrong if k == key else real(k)

@@ -200,9 +200,9 @@ class StackNetwork:
 
     @property
     def can_violate(self):
-        return {"symmetric": frozenset(), "skewed": frozenset({"symmetric-w"}), "shifted": frozenset({"zero-mean-w"})}[
-            self.weights
-        ]
+        broken = {"symmetric": frozenset(), "skewed": frozenset({"symmetric-w"}), "shifted": frozenset({"zero-mean-w"})}
+        # after a ReLU or leaky ReLU the next layer's inputs have a non-zero mean
+        return broken[self.weights] | (frozenset({"zero-mean-x"}) if self.activation != "linear" else frozenset())
 
     def applies(self, assumptions) -> bool:
         return not (self.can_violate & assumptions)

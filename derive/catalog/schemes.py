@@ -141,7 +141,26 @@ def init_schemes(refs: dict) -> Derivation:
         {n_in: 5, n_out: 300, a: sp.Rational(1, 3)},
         {n_in: 7, n_out: 9, a: sp.Rational(1, 5)},
     )
-    models = tuple(Instance(f"the law's own root at {p}", model(p)) for p in points)
+
+    def published_model(point):
+        """Every scheme's variance as its paper states it: the derived chains must reproduce the literature."""
+        table = dict(roots)
+        table.update({_scheme_symbol(key): scheme.published for key, scheme in SCHEMES.items()})
+
+        def apply(expr):
+            line = sp.S(expr).xreplace(table)
+            if line.has(E):
+                line = exact.evaluate(line, _SYMMETRIC)
+            return line.subs(point)
+
+        return apply
+
+    models = tuple(Instance(f"the law's own root at {p}", model(p)) for p in points) + tuple(
+        Instance(
+            f"the published statements ({', '.join(s.where for s in SCHEMES.values())}) at {p}", published_model(p)
+        )
+        for p in points[:2]
+    )
     # The general chains: c_phi and d_phi are free; the models leave them symbolic.
     return Derivation(
         id="init-schemes",
