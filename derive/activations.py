@@ -59,7 +59,7 @@ class Activation:
     # -- the expression -----------------------------------------------------------------------------
     def defaults(self) -> dict:
         if self.defaults_from == "selu":
-            return selu_constants()
+            return dict(selu_constants())  # a copy: callers add their own values to it
         return {symbol: value for _, (symbol, value) in self.params}
 
     def bound(self, values: dict | None = None) -> sp.Expr:
@@ -278,13 +278,21 @@ def linear_regime_factor(act: Activation, values: dict | None = None) -> sp.Expr
     at_zero = act.at_zero(values)
     if at_zero != 0:
         raise ValueError(f"{act.name}(0) = {at_zero} != 0: the linear regime phi(z) ~ phi'(0) z does not hold at 0")
-    slope = sp.limit(act.bound_derivative(values), t, 0, "+")
-    slope_left = sp.limit(act.bound_derivative(values), t, 0, "-")
-    if sp.simplify(slope - slope_left) != 0:
-        raise ValueError(f"{act.name} has a kink at 0 (phi'(0-) = {slope_left}, phi'(0+) = {slope}): no linear regime")
-    if slope == 0:
+    deriv = _no_delta(act.bound_derivative(values))
+    # One-sided derivatives at 0, at 60 digits (SymPy's limit cannot expand Min/Max); the exact value is
+    # then recognised as a simple closed form and checked against the numbers.
+    tiny = sp.Rational(1, 10**40)
+    right, left = (sp.N(deriv.subs(t, sign * tiny), 60) for sign in (1, -1))
+    if abs(right - left) > 1e-20:
+        raise ValueError(
+            f"{act.name} has a kink at 0 (phi'(0-) = {float(left):.6g}, phi'(0+) = {float(right):.6g}): no linear regime"
+        )
+    if abs(right) < 1e-30:
         raise ValueError(f"{act.name}'(0) = 0: no linear regime")
-    return sp.simplify(slope**2)
+    exact = sp.simplify(deriv.subs(t, 0))
+    if exact.has(sp.nan, sp.zoo) or not exact.is_number or abs(sp.N(exact, 60) - right) > 1e-30:
+        exact = sp.nsimplify(right, tolerance=1e-35, rational=False)
+    return sp.simplify(exact**2)
 
 
 # -- Gaussian maps -----------------------------------------------------------------------------------
@@ -319,8 +327,9 @@ def kinks(expr) -> list:
 
 
 def gaussian_map(act: Activation, kind: str, q, values: dict | None = None, digits: int = 30):
-    """E[phi(sqrt(q) Z)^2] ("second"), E[phi(sqrt(q) Z)] ("mean") or E[phi'(sqrt(q) Z)^2] ("derivative")
-    for Z ~ N(0, 1), as an mpmath number with ``digits`` digits; exact for homogeneous phi ("second")."""
+    """E[phi(sqrt(q) Z)^2] ("second"), E[phi(sqrt(q) Z)] ("mean"), E[phi'(sqrt(q) Z)^2] ("derivative"), or
+    at q = 1 E[phi(Z) phi'(Z) Z] ("slope", the derivative of the second-moment map there), for Z ~ N(0, 1),
+    as an mpmath number with ``digits`` digits; exact for homogeneous phi ("second", "derivative")."""
     import mpmath
 
     expr = act.bound(values)
@@ -331,7 +340,9 @@ def gaussian_map(act: Activation, kind: str, q, values: dict | None = None, digi
         value = factor * sp.S(q) if kind == "second" else factor
         with mpmath.workdps(digits + 10):
             return mpmath.mpf(sp.N(value, digits + 10))
-    body = {"second": expr**2, "mean": expr, "derivative": _no_delta(act.bound_derivative(values)) ** 2}[kind]
+    deriv = _no_delta(act.bound_derivative(values))
+    # "slope": d/dq E[phi(sqrt(q) Z)^2] at q = 1 is E[phi(Z) phi'(Z) Z] (differentiate under the integral)
+    body = {"second": expr**2, "mean": expr, "derivative": deriv**2, "slope": expr * deriv * t}[kind]
     return _gauss_quad(body, q, tuple(kinks(expr)), digits)
 
 

@@ -52,6 +52,7 @@ class Gains:
     torch: object | None
     torch_note: str | None
     torch_forward_factor: object | None
+    map_slope: object  # g^2 d/dq E[phi(sqrt(q) Z)^2] at q = 1: the fixed point q = 1 is stable when < 1
 
     def as_dict(self, digits: int = 30) -> dict:
         import mpmath
@@ -75,6 +76,7 @@ class Gains:
             "torch_gain": fmt(self.torch),
             "torch_note": self.torch_note,
             "torch_forward_factor_per_layer": fmt(self.torch_forward_factor),
+            "map_slope_at_fixed_point": fmt(self.map_slope),
         }
 
 
@@ -91,6 +93,7 @@ def gains(activation: str | Activation, values: dict | None = None, digits: int 
         if not (mpmath.isfinite(second) and second > 0):
             raise ValueError(f"E[{act.name}(Z)^2] = {second}: no forward gain")
         forward = 1 / mpmath.sqrt(second)
+        slope = forward**2 * gaussian_map(act, "slope", 1, values, digits)
         backward = 1 / mpmath.sqrt(deriv) if mpmath.isfinite(deriv) and deriv > 0 else None
         try:
             linear = 1 / mpmath.sqrt(mpmath.mpf(sp.N(linear_regime_factor(act, values), digits + 10)))
@@ -123,4 +126,5 @@ def gains(activation: str | Activation, values: dict | None = None, digits: int 
         torch=torch,
         torch_note=note,
         torch_forward_factor=torch_factor,
+        map_slope=slope,
     )

@@ -1,70 +1,61 @@
-"""The registry of derivations: built (and so checked) once, in dependency order, on first use."""
+"""The registry of derivations: one entry per derivation (id, builder, what it needs), built and so
+checked on first use, each after the derivations it needs."""
 
 from __future__ import annotations
 
-from .core import Derivation
+from .catalog import constants, moments, propagation, saturation, schemes, symmetry
+from .core import Derivation, DerivationError
 
-
-def _builders():
-    from .catalog import moments, propagation, saturation, schemes, symmetry
-
-    return (
-        moments.product_variance,
-        propagation.forward_variance,
-        propagation.backward_variance,
-        moments.relu_second_moment,
-        moments.leaky_relu_second_moment,
-        saturation.tanh_saturation,
-        propagation.deep_propagation,
+#: One entry per derivation, in the order the report presents them: (id, builder, ids it needs).
+#: A builder sees only the derivations it declares, so an undeclared dependency fails at once.
+CATALOG = (
+    ("product-variance", moments.product_variance, ()),
+    ("forward-variance", propagation.forward_variance, ("product-variance",)),
+    ("backward-variance", propagation.backward_variance, ()),
+    ("relu-second-moment", moments.relu_second_moment, ()),
+    ("leaky-relu-second-moment", moments.leaky_relu_second_moment, ()),
+    ("tanh-saturation", saturation.tanh_saturation, ()),
+    ("deep-propagation", propagation.deep_propagation, ("forward-variance",)),
+    (
+        "init-schemes",
         schemes.init_schemes,
-        schemes.uniform_bound,
-        schemes.conv_fan,
-        symmetry.zero_init,
-        symmetry.constant_init,
-    )
-
-
-#: Ids in the order the report presents them (the order they are built in).
-IDS = (
-    "product-variance",
-    "forward-variance",
-    "backward-variance",
-    "relu-second-moment",
-    "leaky-relu-second-moment",
-    "tanh-saturation",
-    "deep-propagation",
-    "init-schemes",
-    "uniform-bound",
-    "conv-fan",
-    "zero-init",
-    "constant-init",
+        ("deep-propagation", "backward-variance", "relu-second-moment", "leaky-relu-second-moment"),
+    ),
+    ("uniform-bound", schemes.uniform_bound, ("init-schemes",)),
+    ("conv-fan", schemes.conv_fan, ("product-variance", "backward-variance")),
+    ("zero-init", symmetry.zero_init, ()),
+    ("constant-init", symmetry.constant_init, ()),
+    ("truncated-normal", constants.truncated_normal, ()),
+    ("selu-constants", constants.selu_constants, ()),
 )
 
-
+#: Ids in report order.
+IDS = tuple(ident for ident, _, _ in CATALOG)
+_ENTRIES = {ident: (build, needs) for ident, build, needs in CATALOG}
 _BUILT: dict[str, Derivation] = {}
 
 
-def _build_through(ident: str) -> None:
-    """Build (and so check) the derivations in order up to ``ident``: each may use the earlier ones."""
-    for build, expected in zip(_builders(), IDS, strict=True):
-        if expected not in _BUILT:
-            derivation = build(_BUILT)
-            assert derivation.id == expected, (derivation.id, expected)
-            _BUILT[expected] = derivation
-        if expected == ident:
-            return
+def _build(ident: str, stack: tuple = ()) -> Derivation:
+    if ident in _BUILT:
+        return _BUILT[ident]
+    if ident in stack:
+        raise DerivationError(f"derivations need each other in a cycle: {' -> '.join((*stack, ident))}")
+    build, needs = _ENTRIES[ident]
+    refs = {need: _build(need, (*stack, ident)) for need in needs}
+    derivation = build(refs)
+    if derivation.id != ident:
+        raise DerivationError(f"the builder registered as {ident!r} built {derivation.id!r}")
+    _BUILT[ident] = derivation
+    return derivation
 
 
 def registry() -> dict[str, Derivation]:
     """Every derivation by id, each built and checked (once per process)."""
-    _build_through(IDS[-1])
-    return dict(_BUILT)
+    return {ident: _build(ident) for ident in IDS}
 
 
 def get(ident: str) -> Derivation:
-    """The derivation ``ident`` (building only it and the ones before it); KeyError lists the ids."""
-    if ident not in IDS:
+    """The derivation ``ident`` (building only it and what it needs); KeyError lists the ids."""
+    if ident not in _ENTRIES:
         raise KeyError(f"unknown derivation {ident!r}; known: {', '.join(IDS)}")
-    if ident not in _BUILT:
-        _build_through(ident)
-    return _BUILT[ident]
+    return _build(ident)

@@ -111,6 +111,10 @@ def same(left, right) -> bool:
     diff = sp.expand(diff)
     if diff == 0:
         return True
+    if diff.has(sp.erfc):  # erfc(u) = 1 - erf(u), which simplify does not use on its own
+        diff = sp.expand(diff.rewrite(sp.erf))
+        if diff == 0:
+            return True
     return sp.simplify(diff) == 0
 
 

@@ -345,6 +345,50 @@ class LargeScale:
 
 
 @dataclass(frozen=True)
+class Numeric:
+    """Lines evaluated numerically (mpmath quadrature for integrals, 30 digits) at given values of free
+    symbols; ``points`` pairs each symbol with its values (the i-th values form the i-th point).
+    Numerical, and named so."""
+
+    name: str
+    points: tuple
+    digits: int = 30
+    min_points: int = 3
+    sizes_own = True
+
+    def applies(self, assumptions) -> bool:
+        return True
+
+    def evaluate(self, expr, assumptions):
+        values = []
+        count = len(self.points[0][1])
+        import mpmath
+
+        def quad(integral):
+            ((var, low, high),) = integral.limits
+            fn = sp.lambdify(var, integral.function, modules="mpmath")
+            ends = [
+                mpmath.inf if e == sp.oo else -mpmath.inf if e == -sp.oo else mpmath.mpf(sp.N(e, 60))
+                for e in (low, high)
+            ]
+            if ends[0] < 0 < ends[1]:
+                ends = [ends[0], mpmath.mpf(0), ends[1]]
+            return sp.Float(mpmath.quad(fn, ends), self.digits + 10)
+
+        for i in range(count):
+            table = {symbol: vals[i] for symbol, vals in self.points}
+            line = sp.S(expr).xreplace(table)
+            with mpmath.workdps(self.digits + 15):
+                line = line.replace(lambda e: isinstance(e, sp.Integral), quad)
+            values.append(sp.N(line, self.digits))
+        return sp.Matrix(values)
+
+    def same(self, left, right) -> bool:
+        tol = sp.Float(10) ** (-(self.digits - 5))
+        return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
+
+
+@dataclass(frozen=True)
 class Instance:
     """A deterministic model: concrete values (or a function) substituted into every line."""
 

@@ -13,12 +13,11 @@ import signal
 import sys
 from pathlib import Path
 
+from . import process
+from .errors import UsageError
+
 DEFAULT_OUT = Path("output")
 DEFAULT_SEED = 20101
-
-
-class UsageError(Exception):
-    """Bad usage or input: reported as one line on stderr, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate one deep MLP and report per-layer statistics against the theory.",
     )
     act = pr.add_mutually_exclusive_group(required=True)
-    act.add_argument("--activation", metavar="NAME", help="linear, relu, leaky_relu, tanh, sigmoid")
+    act.add_argument("--activation", metavar="NAME", help="relu, gelu, tanh, ... (initvar gain --all lists them)")
     act.add_argument(
         "--activation-expr",
         metavar="EXPR",
@@ -160,6 +159,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--plot", type=Path, metavar="FILE", help="also draw variance against depth to FILE (.pdf/.png)")
     pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    gn = sub.add_parser(
+        "gain",
+        help="gains of an activation (forward, backward, linear-regime) beside PyTorch's",
+        description="An activation's Gaussian moments at q = 1 and the gains they define: forward "
+        "1/sqrt(E[phi(Z)^2]), backward 1/sqrt(E[phi'(Z)^2]), linear-regime 1/|phi'(0)|, with PyTorch's "
+        "calculate_gain beside them. Exact for positively homogeneous activations, else mpmath quadrature "
+        "(labelled numerical).",
+    )
+    gn.add_argument("activation", nargs="?", metavar="ACTIVATION", help="e.g. relu, gelu, tanh, selu, leaky_relu")
+    gn.add_argument("--all", action="store_true", help="every known activation, as a table")
+    gn.add_argument("--activation-expr", metavar="EXPR", help="a custom activation of x (restricted parser)")
+    gn.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="a parameter, e.g. negative_slope=0.2 (repeatable)"
+    )
+    gn.add_argument("--digits", type=int, default=16, metavar="D", help="significant digits (default 16, max 40)")
+    gn.add_argument("--json", action="store_true", help="print JSON")
+
     for name, text in (
         ("report", "write report.tex (and report.pdf when pdflatex is found)"),
         ("all", "the main job: derive, verify, figures, report"),
@@ -170,69 +186,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_derive(args) -> int:
-    from . import jobs
-
-    if args.list:
-        from derive.registry import IDS
-
-        print("\n".join(IDS))
-        return 0
-    written = jobs.write_derivations(args.out, args.only)
-    print(f"wrote {len(written)} files to {args.out}/ (derivations.tex and derivations/<id>.tex)")
-    return 0
+#: Subcommand -> module in initvar.commands (imported only when the command runs: `--help` stays fast).
+COMMANDS = {
+    "derive": "derive",
+    "verify": "verify",
+    "propagate": "propagate",
+    "gain": "gain",
+    "report": "report",
+    "all": "main_job",
+}
 
 
 def _dispatch(args) -> int:
+    import importlib
+
     if args.version:
         from . import __version__
 
         print(f"initvar {__version__}")
         return 0
     command = args.command or "all"
-    if command == "derive":
-        return _cmd_derive(args)
-    from . import jobs
-
-    handler = getattr(jobs, f"cmd_{command}", None)
-    if handler is None:
-        raise UsageError(f"initvar: {command} is not available yet")
     if args.command is None:  # bare `initvar`: the defaults of `initvar all`
         args = build_parser().parse_args(["all"])
-    return handler(args)
-
-
-def _on_term(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _single_threaded_blas():
-    """One BLAS thread per process (set before NumPy loads): results must not depend on threads."""
-    import os
-
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-
-
-def _check_environment():
-    """SOURCE_DATE_EPOCH: empty means unset (NumPy itself would choke on it); otherwise an integer."""
-    import os
-
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is not None and not epoch.strip():
-        del os.environ["SOURCE_DATE_EPOCH"]
-    elif epoch is not None and not epoch.strip().isdigit():
-        raise UsageError(f"initvar: SOURCE_DATE_EPOCH must be a whole number of seconds, got {epoch!r}")
+    module = importlib.import_module(f"initvar.commands.{COMMANDS[command]}")
+    return module.run(args)
 
 
 def main(argv=None) -> int:
-    from .writer import OutputError
+    from montecarlo.writer import OutputError
 
-    _single_threaded_blas()
-    signal.signal(signal.SIGTERM, _on_term)
+    process.single_threaded_blas()
+    signal.signal(signal.SIGTERM, process.on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
-        _check_environment()
+        process.check_environment()
         args = build_parser().parse_args(argv)
         return _dispatch(args)
     except UsageError as exc:

@@ -1,11 +1,13 @@
-"""The jobs behind the subcommands: each reads its inputs, computes, and writes through
-:mod:`initvar.writer`. Validation happens before anything is written."""
+"""The steps the commands share (derive, verify, figures), each writing through :mod:`initvar.writer`.
+Validation happens before anything is written; each command lives in :mod:`initvar.commands`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .writer import Batch, prepare_dir
+from montecarlo.writer import Batch, prepare_dir
+
+from .errors import UsageError
 
 #: What the running command is doing, for the message when it is interrupted.
 STATE = {"step": None}
@@ -15,8 +17,6 @@ def write_derivations(out: Path, only=None) -> list[Path]:
     """Write ``out/derivations.tex`` and ``out/derivations/<id>.tex``; return the paths written."""
     from derive.latex import render_document, render_snippet
     from derive.registry import IDS, registry
-
-    from .cli import UsageError
 
     if only:
         unknown = [i for i in only if i not in IDS]
@@ -32,7 +32,7 @@ def write_derivations(out: Path, only=None) -> list[Path]:
     return written
 
 
-def _jobs(args) -> int:
+def worker_count(args) -> int:
     import os
 
     return args.jobs or os.cpu_count() or 1
@@ -66,8 +66,6 @@ def run_verify(args, out: Path | None):
     from montecarlo import results as res
     from montecarlo import verify
 
-    from .cli import UsageError
-
     checks = verify.select(getattr(args, "only", None))
     if not checks:
         raise UsageError(f"initvar verify: no check matches {args.only!r} (list: initvar verify --only '*' --json)")
@@ -82,7 +80,7 @@ def run_verify(args, out: Path | None):
             seed=args.seed,
             samples=args.samples,
             precision=getattr(args, "precision", None),
-            jobs=_jobs(args),
+            jobs=worker_count(args),
             level=args.level,
             progress=update,
         )
@@ -123,124 +121,10 @@ def print_summary(results, stream=None):
     )
 
 
-def cmd_verify(args) -> int:
-    import json
-    import sys
-
-    from montecarlo.results import summary
-
-    results, _, meta = run_verify(args, args.out)
-    if args.json:
-        json.dump(
-            {"seed": meta["seed"], "summary": summary(results), "checks": [r.as_dict() for r in results]},
-            sys.stdout,
-            indent=2,
-        )
-        print()
-    else:
-        print_summary(results)
-        print(f"wrote {args.out}/results.json, results.csv, results_table.tex")
-    return 0 if summary(results)["all_passed"] else 1
-
-
-def cmd_propagate(args) -> int:
-    """Simulate one network and print per-layer statistics against the theory."""
-    import json
-
-    import numpy as np
-
-    from derive.activations import ACTIVATIONS
-    from derive.schemes import SCHEMES
-    from montecarlo import simulate, theory
-
-    from .cli import UsageError
-
-    if args.activation_expr is not None:
-        from derive.activations import Activation
-        from derive.parser import ExpressionError, parse_expression
-
-        try:
-            expr = parse_expression(args.activation_expr)
-        except ExpressionError as exc:
-            raise UsageError(f"initvar propagate: bad --activation-expr: {exc}") from None
-        # Process-local entry: a smooth custom activation is treated through its exact Gaussian moments.
-        ACTIVATIONS["custom"] = Activation("custom", expr, title=args.activation_expr)
-        args.activation = "custom"
-    if args.activation not in ACTIVATIONS:
-        raise UsageError(f"initvar propagate: unknown activation {args.activation!r}; known: {', '.join(ACTIVATIONS)}")
-    if args.init is not None and args.init not in SCHEMES:
-        raise UsageError(f"initvar propagate: unknown scheme {args.init!r}; known: {', '.join(SCHEMES)}")
-    if args.width > 8192 or args.depth > 1000:
-        raise UsageError("initvar propagate: --width at most 8192 and --depth at most 1000")
-    if args.plot is not None and args.plot.suffix.lower() not in (".pdf", ".png"):
-        raise UsageError(f"initvar propagate: --plot must end in .pdf or .png, got {args.plot.name!r}")
-    if args.plot is not None:
-        prepare_dir(args.plot.parent if str(args.plot.parent) else Path("."))
-    if args.init is not None:
-        var_w, how = theory.scheme_variance(args.init, args.width, args.width), f"{args.init} (derived)"
-        if not np.isfinite(var_w) or var_w <= 0:
-            raise UsageError(f"initvar propagate: scheme {args.init} gives no valid variance here")
-    elif args.std is not None:
-        var_w, how = args.std**2, f"std {args.std:g} (variance {args.std**2:g})"
-    else:
-        var_w, how = args.var, f"variance {args.var:g} (std {args.var**0.5:g})"
-    rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(7,)))
-    prof = simulate.network_profile(
-        rng, width=args.width, depth=args.depth, samples=args.samples, activation_name=args.activation, var_w=var_w
-    )
-    predicted = theory.layer_second_moments(args.activation, args.width, var_w, args.depth)
-    rows = [
-        {
-            "layer": i + 1,
-            "mean": float(prof["mean"][i]),
-            "variance": float(prof["variance"][i]),
-            "second_moment": float(prof["second_moment"][i]),
-            "theory_second_moment": float(predicted[i]),
-            "ratio": float(prof["second_moment"][i] / predicted[i]) if predicted[i] else float("nan"),
-            "fraction_abs_gt_3": float(prof["fraction_abs_gt_3"][i]),
-        }
-        for i in range(args.depth)
-    ]
-    payload = {
-        "activation": args.activation,
-        "weights": how,
-        "var_w": var_w,
-        "width": args.width,
-        "depth": args.depth,
-        "samples": args.samples,
-        "seed": args.seed,
-        "layers": rows,
-    }
-    if args.plot is not None:
-        from montecarlo.figures import propagate_plot
-
-        propagate_plot(args.plot, rows, f"{args.activation}, {how}, width {args.width}")
-    if args.json:
-        print(json.dumps(payload, indent=2))
-        return 0
-    print(
-        f"{args.activation}, weights {how}, width {args.width}, depth {args.depth}, {args.samples} inputs, "
-        f"one network (seed {args.seed})"
-    )
-    print(f"{'layer':>5}  {'mean y':>11}  {'Var y':>11}  {'E[y^2]':>11}  {'theory':>11}  {'ratio':>7}  {'|y|>3':>6}")
-    for r in rows:
-        print(
-            f"{r['layer']:>5}  {r['mean']:>11.4g}  {r['variance']:>11.4g}  {r['second_moment']:>11.4g}  "
-            f"{r['theory_second_moment']:>11.4g}  {r['ratio']:>7.3f}  {r['fraction_abs_gt_3']:>6.1%}"
-        )
-    print(
-        "theory: Var(y_1) = n Var(w) E[x^2], then Var(y_{l+1}) = n Var(w) E[phi(y_l)^2] (wide limit; exact in "
-        "expectation for linear and ReLU-type activations). One network fluctuates around it."
-    )
-    if args.plot is not None:
-        print(f"wrote {args.plot}")
-    return 0
-
-
 FIGURE_NAMES = ("seed_histograms", "variance_depth", "relu_halving", "constant_init")
 
 
-def _figures_present(out: Path) -> bool:
+def figures_present(out: Path) -> bool:
     return all((out / "figures" / f"{name}.{ext}").exists() for name in FIGURE_NAMES for ext in ("pdf", "png"))
 
 
@@ -255,7 +139,7 @@ def write_figures(out: Path, seed: int, profiles=None, samples=None, jobs=1) -> 
     return figures.all_figures(out, seed, profiles, deep)
 
 
-def _start_independent_figures(out: Path, seed: int):
+def start_independent_figures(out: Path, seed: int):
     """Draw the figures that need no verification results in a forked process (main job, jobs > 1)."""
     import multiprocessing
 
@@ -276,8 +160,7 @@ def _start_independent_figures(out: Path, seed: int):
         signal.signal(signal.SIGUSR1, stop)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         from montecarlo import figures
-
-        from .writer import prepare_dir
+        from montecarlo.writer import prepare_dir
 
         try:
             folder = prepare_dir(out / "figures")
@@ -292,108 +175,85 @@ def _start_independent_figures(out: Path, seed: int):
     return process
 
 
-def cmd_report(args, *, results=None, profiles=None, steps=None) -> int:
-    """Write report.tex (computing what is missing in ``args.out`` first) and compile it when TeX is found."""
-    import shutil
-    import sys
+GAIN_DIGITS = 30
 
-    from derive.registry import IDS
 
-    from . import report
+def gains_payload(digits: int = GAIN_DIGITS) -> list:
+    """Every registered activation's gains (derive.gains), in registry order."""
+    from derive.activations import ACTIVATIONS
+    from derive.gains import gains
 
-    out = prepare_dir(args.out)
-    say = steps or (lambda text: print(text, file=sys.stderr))
-    if not (out / "derivations.tex").exists() or not all((out / "derivations" / f"{i}.tex").exists() for i in IDS):
-        say("report: derivations missing, deriving")
-        write_derivations(out)
-    if results is None and not (out / "results.json").exists():
-        say("report: results missing, verifying")
-        results, profiles, _ = run_verify(args, out)
-    if not (out / "results_table.tex").exists():
-        say("report: results table missing, verifying")
-        results, profiles, _ = run_verify(args, out)
-    data = report.load_results(out)
-    if not _figures_present(out):
-        say("report: figures missing, drawing")
-        write_figures(out, data["seed"], profiles, data.get("samples"), _jobs(args))
-    STATE["step"] = "report"
-    with Batch() as batch:
-        batch.write_text(out / "references.bib", report.BIBLIOGRAPHY)
-        batch.write_text(out / "report.tex", report.render_report(out, data))
-    if not (shutil.which("pdflatex") and shutil.which("bibtex")):
-        print(
-            f"wrote {out}/report.tex; pdflatex/bibtex not found, so no report.pdf. Install TeX Live "
-            f"(Debian: apt-get install {report.TEX_PACKAGES}) and rerun `initvar report --out {out}`."
+    return [gains(act, digits=digits) for name, act in ACTIVATIONS.items() if name != "custom"]
+
+
+def gains_table(results) -> str:
+    """A booktabs table of the gains (8 significant digits), for \\input in a writeup."""
+    import mpmath
+
+    from montecarlo.results import tex_escape
+
+    def num(value, digits=8):
+        return r"\textemdash" if value is None else f"${mpmath.nstr(mpmath.mpf(value), digits)}$"
+
+    rows = []
+    for g in results:
+        rows.append(
+            " & ".join(
+                [
+                    rf"\texttt{{{tex_escape(g.activation)}}}",
+                    num(g.second_moment),
+                    num(g.forward),
+                    num(g.backward),
+                    num(g.linear_regime),
+                    num(g.torch, 6),
+                    num(g.torch_forward_factor, 6),
+                    num(g.map_slope, 4),
+                    g.method,
+                ]
+            )
+            + r" \\"
         )
-        return 0
-    try:
-        pdf = report.compile_pdf(out)
-    except report.LatexError as exc:
-        print(f"initvar report: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {out}/report.tex and {pdf}")
-    return 0
-
-
-def cmd_all(args) -> int:
-    """The main job: derive, verify, figures, report, into ``args.out``."""
-    import sys
-    import time
-
-    from montecarlo.results import summary
-
-    start = time.monotonic()
-    out = prepare_dir(args.out)
-
-    def step(text):
-        print(f"[{time.monotonic() - start:5.1f}s] {text}", file=sys.stderr, flush=True)
-
-    step("1/4 derive: building and checking 11 derivations")
-    write_derivations(out)
-    step("2/4 verify: Monte Carlo checks (and, on another core, the figures that need no results)")
-    import signal
-
-    # Block Ctrl-C/SIGTERM while forking the figure process (a signal caught mid-fork would run the
-    # parent's handler in the child); the child ignores them and is stopped by the parent.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    side = None
-    try:
-        side = _start_independent_figures(out, args.seed) if _jobs(args) > 1 else None
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        results, profiles, _ = run_verify(args, out)
-        step("3/4 figures")
-        STATE["step"] = "figures"
-        if side is not None:
-            side.join()
-            if side.exitcode != 0:
-                raise RuntimeError("drawing the figures failed")
-            from montecarlo import figures, verify
-
-            figures.variance_depth(out / "figures", profiles, verify.select("deep/"))
-        else:
-            write_figures(out, args.seed, profiles)
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        if side is not None and side.is_alive():
-            import os
-
-            os.kill(side.pid, signal.SIGUSR1)  # stops it cleanly: a file being written is discarded
-            side.join(timeout=30)
-            if side.is_alive():
-                side.kill()
-                side.join()
-        raise
-    step("4/4 report")
-    status = cmd_report(args, results=results, profiles=profiles, steps=step)
-    s = summary(results)
-    print(
-        f"{s['checks_passed']}/{s['checks']} checks passed, {s['controls_rejected']}/{s['controls']} controls "
-        f"rejected, in {time.monotonic() - start:.1f}s"
+    return "\n".join(
+        [
+            "% Generated by initvar: gains of each activation (see gains.json for 30 digits).",
+            r"% requires \usepackage{booktabs}",
+            r"\begin{tabular}{lrrrrrrrl}",
+            r"\toprule",
+            r"activation & $\mathbb{E}[\phi(Z)^2]$ & forward & backward & linear regime & PyTorch & "
+            r"PyTorch factor & slope & method \\",
+            r"\midrule",
+            *rows,
+            r"\bottomrule",
+            r"\end{tabular}",
+            "",
+        ]
     )
-    print(
-        f"written to {out}/: derivations.tex, derivations/<id>.tex, results.json, results.csv, results_table.tex, "
-        "figures/*.pdf|png, references.bib, report.tex" + (", report.pdf" if (out / "report.pdf").exists() else "")
-    )
-    if not s["all_passed"]:
-        return 1
-    return status
+
+
+def write_gains(out: Path) -> list[Path]:
+    """gains.json, gains.tex and constants.json in ``out`` (all or nothing)."""
+    import json
+
+    from derive.constants import constants
+
+    STATE["step"] = "gains"
+    results = gains_payload()
+    payload = {
+        "definitions": {
+            "forward_gain": "1/sqrt(E[phi(Z)^2]), Z ~ N(0,1): Var(w) = gain^2/fan_in makes q = 1 a fixed point",
+            "backward_gain": "1/sqrt(E[phi'(Z)^2]): keeps the gradient's second moment at q = 1",
+            "linear_regime_gain": "1/|phi'(0)|, where phi(0) = 0 and phi is smooth at 0",
+            "torch_forward_factor_per_layer": "torch_gain^2 E[phi(Z)^2]: what calculate_gain does per layer at q = 1",
+            "map_slope_at_fixed_point": "g^2 d/dq E[phi(sqrt(q) Z)^2] at q = 1: q = 1 is a stable fixed point when < 1",
+            "method": "exact (positively homogeneous: closed form) or numerical (mpmath quadrature, 30 digits)",
+        },
+        "activations": [g.as_dict(GAIN_DIGITS) for g in results],
+    }
+    out = prepare_dir(out)
+    with Batch() as batch:
+        written = [
+            batch.write_text(out / "gains.json", json.dumps(payload, indent=2) + "\n"),
+            batch.write_text(out / "gains.tex", gains_table(results)),
+            batch.write_text(out / "constants.json", json.dumps(constants(GAIN_DIGITS), indent=2) + "\n"),
+        ]
+    return written

@@ -13,8 +13,42 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
+
+from . import samplers
 from . import simulate as sim
 from . import theory as th
+
+
+@dataclass(frozen=True)
+class Network:
+    """A deep check's network, as explicit fields (the figures and the verifier read these)."""
+
+    activation: str
+    width: object  # an int (square layers) or a cycle of layer sizes
+    depth: int
+    var_w: object  # a float, or one variance per layer
+    batch: int
+    slope: float = 0.01
+    backward: bool = False
+    layer_factor: object = False  # False, True, or the claimed per-layer factors
+    exact_map: bool = False
+    rescale: bool = False  # each layer's input rescaled to q = 1 (the per-layer map at q = 1)
+
+    def replicate(self):
+        return partial(
+            sim.mlp,
+            width=self.width,
+            depth=self.depth,
+            batch=self.batch,
+            activation_name=self.activation,
+            var_w=self.var_w,
+            slope=self.slope,
+            backward=self.backward,
+            layer_factor=self.layer_factor,
+            exact_map=self.exact_map,
+            rescale=self.rescale,
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +71,9 @@ class Check:
     replications: int = 64
     kind: str = "statistical"
     profile: bool = False  # per-layer vector (deep checks): kept for the depth figure
+    network: Network | None = None  # the simulated network of a deep check
+    two_stage: bool = False  # sized by Stein's two-stage rule by default (a pilot, then what it needs)
+    warm: Callable | None = field(default=None, repr=False)  # builds shared tables before workers fork
 
 
 @dataclass(frozen=True)
@@ -356,6 +393,17 @@ def _deep(
         def theory():
             return th.layer_second_moments(activation, width, var_w, depth, slope=slope)[-1]
 
+    network = Network(
+        activation=activation,
+        width=width,
+        depth=depth,
+        var_w=var_w,
+        batch=batch,
+        slope=slope,
+        backward=backward,
+        layer_factor=factor,
+        exact_map=exact_map,
+    )
     return Check(
         id=ident,
         derivation="deep-propagation" if not backward else "backward-variance",
@@ -363,21 +411,12 @@ def _deep(
         theory=theory,
         control_claim=control_claim,
         control=partial(control, var_w),
-        replicate=partial(
-            sim.mlp,
-            width=width,
-            depth=depth,
-            batch=batch,
-            activation_name=activation,
-            var_w=var_w,
-            slope=slope,
-            backward=backward,
-            layer_factor=factor,
-            exact_map=exact_map,
-        ),
+        replicate=network.replicate(),
         batch=batch * (width if square else int(sum(dims) / len(dims))),
         replications=replications,
         profile=True,
+        network=network,
+        warm=partial(th.gaussian_second_moment_array, activation, [1.0], slope) if exact_map else None,
     )
 
 
@@ -607,6 +646,106 @@ def _exact_checks():
     return out
 
 
+#: The deep network of the gain checks: 20 layers alternating 192 and 320 units (fan-in != fan-out; the
+#: statistic is exact at any width; its spread comes from the shared weights, so a small batch).
+GAIN_NETWORK = {"width": (192, 320), "depth": 20, "batch": 16}
+
+
+def gain_check(name: str, replications: int = 160) -> Check:
+    """At the forward gain g, q = 1 is a fixed point of every layer's second-moment map.
+
+    The network's layers get Var(w_l) = g^2/n_l; each layer's input is rescaled to q = 1 and the next
+    layer's mean square, n Var(w) E[phi(Z)^2] = g^2 E[phi(Z)^2] in expectation, must be 1 at every layer.
+    Control: the first of PyTorch's gain, the linear-regime gain, no gain, ReLU's gain that differs
+    from g by more than 2%: if it were the fixed-point gain, this statistic would be (g/g_alt)^2.
+    """
+    g = th.forward_gain(name)
+    dims = sim.layer_dims(GAIN_NETWORK["width"], GAIN_NETWORK["depth"])
+    var_ws = tuple(g * g / dims[i] for i in range(GAIN_NETWORK["depth"]))
+    alt, what = next((v, w) for v, w in th.gain_alternatives(name) if abs(v / g - 1) > 0.02)
+    network = Network(
+        activation=name,
+        width=GAIN_NETWORK["width"],
+        depth=GAIN_NETWORK["depth"],
+        var_w=var_ws,
+        batch=GAIN_NETWORK["batch"],
+        rescale=True,
+    )
+    return Check(
+        id=f"gain/{name}",
+        derivation="gains",
+        claim=rf"forward gain $g={g:.6g}$ keeps $q=1$ at each of {GAIN_NETWORK['depth']} layers (per-layer map)",
+        theory=lambda: 1.0,
+        control_claim=f"{what} ({alt:.4g}) as the fixed-point gain",
+        control=partial(lambda ratio: ratio, (g / alt) ** 2),
+        replicate=network.replicate(),
+        batch=GAIN_NETWORK["batch"] * int(sum(dims) / len(dims)) * (GAIN_NETWORK["depth"] - 1),
+        replications=replications,
+        network=network,
+        two_stage=True,
+    )
+
+
+def _gain_checks():
+    from derive.activations import ACTIVATIONS
+
+    return [gain_check(name) for name in ACTIVATIONS if name not in ("linear", "custom")]
+
+
+def _selu_layer(rng, *, n, batch, moment):
+    """One SELU layer with LeCun-normal weights on N(0, 1) inputs: mean of selu(y)^moment."""
+    x = rng.standard_normal((batch, n))
+    w = rng.standard_normal((n, n)) / np.sqrt(n)
+    out = sim.activation("selu")[0](x @ w.T)
+    return float(np.mean(out**moment))
+
+
+def _constant_checks():
+    n = 256
+    mean_elu, _ = th.selu_moments(1.0)
+    _, second_selu = th.selu_moments()
+    std_k2 = th.truncated_normal_std(2.0)
+
+    def truncated_variance(rng, batch=200000):
+        return float(np.var(samplers.sample(rng, (batch,), "truncated_normal", var=1.0), ddof=1))
+
+    return [
+        Check(
+            id="selu-constants/mean",
+            derivation="selu-constants",
+            claim=r"SELU with its derived $\alpha,\lambda$ after a LeCun-normal layer: $\mathbb{E}[\mathrm{selu}(y)]=0$",
+            theory=lambda: 0.0,
+            control_claim="ELU's alpha = 1 in SELU",
+            control=lambda: mean_elu,
+            replicate=partial(_selu_layer, n=n, batch=512, moment=1),
+            batch=512 * n,
+            replications=48,
+        ),
+        Check(
+            id="selu-constants/second-moment",
+            derivation="selu-constants",
+            claim=r"... and $\mathbb{E}[\mathrm{selu}(y)^2]=1$",
+            theory=lambda: 1.0,
+            control_claim="PyTorch's selu gain 3/4 keeps the variance: E[selu^2] = (4/3)^2",
+            control=lambda: second_selu / 0.75**2,
+            replicate=partial(_selu_layer, n=n, batch=512, moment=2),
+            batch=512 * n,
+            replications=48,
+        ),
+        Check(
+            id="truncated-normal/k2",
+            derivation="truncated-normal",
+            claim=r"$\mathcal{N}(0,1)$ truncated at $\pm2$, divided by its derived std $0.8796\ldots$, has variance $1$",
+            theory=lambda: 1.0,
+            control_claim="no correction (PyTorch trunc_normal_): variance 0.8796^2",
+            control=lambda: std_k2**2,
+            replicate=truncated_variance,
+            batch=200000,
+            replications=32,
+        ),
+    ]
+
+
 def all_checks():
     """Every check, in report order."""
     return [
@@ -617,5 +756,7 @@ def all_checks():
         *_saturation_checks(),
         *_deep_checks(),
         *_uniform_and_conv_checks(),
+        *_constant_checks(),
+        *_gain_checks(),
         *_exact_checks(),
     ]

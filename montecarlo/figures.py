@@ -45,7 +45,7 @@ def _plt():
 
 def _save(fig, out: Path, name: str) -> list[Path]:
     """Write ``name``.pdf and .png through the atomic writer; PDF metadata has no date."""
-    from initvar.writer import write_bytes
+    from .writer import write_bytes
 
     written = []
     for ext, meta in (
@@ -106,30 +106,28 @@ def seed_histograms(out: Path, seed: int) -> list[Path]:
 def variance_depth(out: Path, profiles: dict, checks) -> list[Path]:
     """Theory lines with Monte Carlo points and CI bars against depth, per deep check."""
     plt = _plt()
-    deep = [c for c in checks if getattr(c, "profile", False) and c.id in profiles]
+    deep = [c for c in checks if c.network is not None and not c.network.rescale and c.id in profiles]
     if not deep:
         return []
     fig, ax = plt.subplots(figsize=(9, 4.2))
     markers = "osD^vP*X"
     for index, check in enumerate(deep):
-        kw = check.replicate.keywords
-        est = profiles[check.id][:-1] if (kw.get("layer_factor") or kw.get("exact_map")) else profiles[check.id]
+        net = check.network
+        est = profiles[check.id][:-1] if (net.layer_factor is not False or net.exact_map) else profiles[check.id]
         layers = np.arange(1, len(est) + 1)
         values = np.array([e.value for e in est])
         err = np.array([[e.value - e.ci_low for e in est], [e.ci_high - e.value for e in est]])
         color = COLORS[index % len(COLORS)]
-        if kw.get("backward"):
-            factor = th.backward_factor(kw["activation_name"], kw["slope"])
-            dims = sim.layer_dims(kw["width"], kw["depth"])
-            var_ws = np.broadcast_to(np.asarray(kw["var_w"], dtype=float), (kw["depth"],))
+        if net.backward:
+            factor = th.backward_factor(net.activation, net.slope)
+            dims = sim.layer_dims(net.width, net.depth)
+            var_ws = np.broadcast_to(np.asarray(net.var_w, dtype=float), (net.depth,))
             theory = [1.0]
             for layer in range(len(est) - 1, 0, -1):  # through layer l's weights: fan-out dims[l + 1]
                 theory.append(float(th.backward_variance()(dims[layer + 1], var_ws[layer], theory[-1])) * factor)
             theory = theory[::-1]
         else:
-            theory = th.layer_second_moments(
-                kw["activation_name"], kw["width"], kw["var_w"], kw["depth"], slope=kw["slope"]
-            )
+            theory = th.layer_second_moments(net.activation, net.width, net.var_w, net.depth, slope=net.slope)
         label = check.id.removeprefix("deep/")
         ax.plot(layers, theory, color=color, lw=1.2, label=f"{label} (theory)")
         ax.errorbar(
@@ -215,7 +213,7 @@ def constant_init(out: Path, seed: int) -> list[Path]:
 
 
 def all_figures(out: Path, seed: int, profiles: dict, checks) -> list[Path]:
-    from initvar.writer import prepare_dir
+    from .writer import prepare_dir
 
     folder = prepare_dir(Path(out) / "figures")
     written = []
@@ -228,7 +226,7 @@ def all_figures(out: Path, seed: int, profiles: dict, checks) -> list[Path]:
 
 def propagate_plot(path: Path, rows, title: str) -> Path:
     """E[y_l^2] of one simulated network against the theory, to ``path`` (.pdf or .png)."""
-    from initvar.writer import write_bytes
+    from .writer import write_bytes
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))

@@ -2,8 +2,8 @@
 
 Only the mean and the variance enter the propagation law, so every distribution here is scaled
 to mean 0 and the requested variance (``var``, never a bare number that could be a std). The
-scale of each family is solved from its own variance formula in SymPy (or SciPy for the truncated
-normal), never typed.
+scale of each family is solved from its own variance formula in SymPy (the truncated normal's from
+the truncated-normal derivation), never typed.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+
+from . import theory
 
 DISTRIBUTIONS = ("zeros", "constant", "normal", "truncated_normal", "uniform", "orthogonal", "rademacher", "laplace")
 
@@ -20,11 +22,9 @@ TRUNCATION = 2.0
 
 
 @cache
-def _truncated_normal_unit_variance() -> float:
-    """Var of N(0, 1) truncated to [-2, 2], from SciPy."""
-    from scipy.stats import truncnorm
-
-    return float(truncnorm(-TRUNCATION, TRUNCATION).var())
+def _truncated_normal_unit_std() -> float:
+    """Std of N(0, 1) truncated to [-2, 2], from the truncated-normal derivation."""
+    return theory.truncated_normal_std(TRUNCATION)
 
 
 @cache
@@ -68,11 +68,9 @@ def sample(
         while bad.any():  # rejection keeps exactly the truncated law
             draws[bad] = rng.standard_normal(int(bad.sum()))
             bad = np.abs(draws) > TRUNCATION
-        return (draws * (std / np.sqrt(_truncated_normal_unit_variance()))).astype(dtype, copy=False)
+        return (draws * (std / _truncated_normal_unit_std())).astype(dtype, copy=False)
     if distribution == "uniform":
-        from .theory import uniform_bound_fn
-
-        bound = float(uniform_bound_fn()(var))
+        bound = float(theory.uniform_bound_fn()(var))
         return rng.uniform(-bound, bound, shape).astype(dtype, copy=False)
     if distribution == "rademacher":
         return (rng.integers(0, 2, shape).astype(dtype) * 2 - 1) * std

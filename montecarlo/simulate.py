@@ -11,7 +11,11 @@ from functools import cache
 
 import numpy as np
 
+from . import theory
+from .layers import layer_dims
 from .samplers import inputs, sample
+
+__all__ = ["layer_dims"]  # re-exported: callers size networks through simulate
 
 
 @cache
@@ -102,6 +106,7 @@ def mlp(
     var_x=1.0,
     layer_factor=False,
     exact_map=False,
+    rescale=False,
 ):
     """Per-layer mean of y_l^2 (forward) or of (dL/dy_l)^2 (backward) in a deep MLP of equal widths.
 
@@ -118,6 +123,8 @@ def mlp(
     mean(y_{l+1}^2) / mean_b[Var(w) n m(Var(w)|x_{l,b}|^2)], m(q) = E[phi(sqrt(q) Z)^2]: given x_l each
     y_{l,j} is exactly N(0, Var(w)|x_l|^2), so this ratio has conditional mean 1 at any width.
     """
+    if rescale:
+        return _rescaled_mlp(rng, width=width, depth=depth, batch=batch, activation_name=activation_name, var_w=var_w)
     phi, dphi = activation(activation_name, slope)
     dims = layer_dims(width, depth)
     var_ws = np.broadcast_to(np.asarray(var_w, dtype=np.float64), (depth,))
@@ -138,10 +145,8 @@ def mlp(
     if not backward:
         moments = np.array([np.mean(np.square(y, dtype=np.float64)) for y in pre])
         if exact_map:
-            from .theory import gaussian_second_moment_array
-
             predicted = [
-                var_w * width * np.mean(gaussian_second_moment_array(activation_name, var_w * norm_b, slope))
+                var_w * width * np.mean(theory.gaussian_second_moment_array(activation_name, var_w * norm_b, slope))
                 for norm_b in per_input_norms[:-1]
             ]
             return np.append(moments, np.mean(moments[1:] / np.array(predicted)))
@@ -167,13 +172,28 @@ def mlp(
     return np.append(moments, factors.mean())
 
 
-def layer_dims(width, depth):
-    """Layer sizes d_0..d_depth (layer l maps d_{l-1} to d_l): ``width`` an int (square layers) or a
-    sequence repeated cyclically (non-square layers, fan-in != fan-out)."""
-    if isinstance(width, int | np.integer):
-        return [int(width)] * (depth + 1)
-    cycle = [int(v) for v in width]
-    return [cycle[i % len(cycle)] for i in range(depth + 1)]
+def _rescaled_mlp(rng, *, width, depth, batch, activation_name, var_w):
+    """The per-layer map at q = 1 through a deep network: each layer's input x_l is rescaled so that
+    Var(w_l)|x_l|^2 = 1 (then every y_l unit is exactly N(0, 1) given x_l), and the statistic of layer
+    l + 1 is mean(y_{l+1}^2) computed *before* rescaling, whose expectation is
+    n_{l+1} Var(w_{l+1}) E[phi(Z)^2] exactly at any width. Returns the per-layer values and their mean.
+    """
+    phi = activation(activation_name)[0]
+    dims = layer_dims(width, depth)
+    var_ws = np.broadcast_to(np.asarray(var_w, dtype=np.float64), (depth,))
+    x = inputs(rng, (batch, dims[0]), "normal", var=1.0)
+    x = (x / np.sqrt(var_ws[0] * np.sum(np.square(x), axis=1, keepdims=True))).astype(np.float32)
+    y = x @ sample(rng, (dims[1], dims[0]), "normal", var=float(var_ws[0]), dtype=np.float32).T
+    stats = np.empty(depth - 1)
+    for layer in range(1, depth):
+        w = sample(rng, (dims[layer + 1], dims[layer]), "normal", var=float(var_ws[layer]), dtype=np.float32)
+        h = phi(y)
+        y = h @ w.T
+        stats[layer - 1] = np.mean(np.square(y, dtype=np.float64))
+        # rescale this layer's input to q = 1 for the next step: y scales with it
+        norms = var_ws[layer] * np.sum(np.square(h, dtype=np.float64), axis=1, keepdims=True)
+        y = (y / np.sqrt(np.where(norms > 0, norms, 1.0))).astype(np.float32)
+    return np.append(stats, stats.mean())
 
 
 def conv2d(x, weights, groups):

@@ -11,11 +11,18 @@ from functools import cache
 import sympy as sp
 
 from derive import get
-from derive.activations import gaussian_second_moment
-from derive.expr import E, Var, a, n, n_in, n_out, sigma, v_w, w, x, z
+from derive.activations import gaussian_map, gaussian_second_moment, lookup
+from derive.catalog.schemes import c_in, c_out, groups, k_h, k_w
+from derive.constants import truncated_normal_std as _truncated_std
+from derive.expr import E, L, Nl, Var, Wl, a, c_phi, n, n_in, n_out, sigma, v_w, w, x, z
 from derive.gains import c_phi as _c_phi
+from derive.gains import gain, gains
 from derive.laws import uniform_bound as _uniform_bound
 from derive.laws import variance as _scheme_variance
+from derive.schemes import COMPROMISE, compromise
+from derive.semantics import Family
+
+from .layers import layer_dims
 
 _vw, _vx, _mx, _mw, _vg = sp.symbols("vw vx mx mw vg", real=True)
 
@@ -53,6 +60,40 @@ def relu_moment(chain: str):
     rhs = get("relu-second-moment").chain(chain).result.rhs
     ez2 = sp.Symbol("ez2", positive=True)
     return sp.lambdify((sigma, ez2), rhs.xreplace({E(z**2): ez2}), "numpy")
+
+
+@cache
+def truncated_normal_std(k: float = 2.0) -> float:
+    """Std of N(0, 1) truncated to [-k, k], from ``truncated-normal``."""
+    return float(_truncated_std(k, 20))
+
+
+@cache
+def forward_gain(name: str) -> float:
+    """The forward gain 1/sqrt(E[phi(Z)^2]) of activation ``name`` (default parameters), from derive.gains."""
+    return float(gains(name, digits=20).forward)
+
+
+@cache
+def gain_alternatives(name: str) -> tuple:
+    """Other gains a person might use for ``name``, in order: PyTorch's, the linear-regime one, none (1)."""
+    g = gains(name, digits=20)
+    out = []
+    if g.torch is not None:
+        out.append((float(g.torch), "PyTorch's calculate_gain"))
+    if g.linear_regime is not None:
+        out.append((float(g.linear_regime), "the linear-regime gain 1/|phi'(0)|"))
+    out.append((1.0, "no gain (Var(w) = 1/n)"))
+    out.append((float(gain("relu")), "ReLU's gain sqrt(2)"))
+    return tuple(out)
+
+
+@cache
+def selu_moments(alpha: float | None = None) -> tuple:
+    """(E[selu(Z)], E[selu(Z)^2]) for Z ~ N(0, 1), SELU's derived constants (or another alpha)."""
+    act = lookup("selu")
+    values = None if alpha is None else {"alpha": str(alpha)}
+    return float(gaussian_map(act, "mean", 1, values, 20)), float(gaussian_map(act, "second", 1, values, 20))
 
 
 @cache
@@ -99,7 +140,6 @@ def scheme_uniform_bound(key: str, fan_in: int, fan_out: int) -> float:
 @cache
 def conv_fans():
     """(fan_in(c_in, c_out, g, kh, kw), fan_out(...)) from ``conv-fan``."""
-    from derive.catalog.schemes import c_in, c_out, groups, k_h, k_w
 
     d = get("conv-fan")
     args = (c_in, c_out, groups, k_h, k_w)
@@ -113,7 +153,6 @@ def conv_fans():
 @cache
 def deep_law():
     """f(q1, n, vw, c, L) = Var(y_L) for equal widths and variances, from ``deep-propagation``."""
-    from derive.expr import L, Nl, Wl, c_phi
 
     rhs = get("deep-propagation").result.rhs
     q1 = sp.Symbol("q1", positive=True)
@@ -139,7 +178,6 @@ def compromise_factors(key: str, dims, direction: str) -> list[float]:
     where V_forward and V_backward are the conditions' own solved variances (not the scheme's formula),
     i.e. 2 d_in/(d_in + d_out); backward: d_out Var(w). Only meaningful for a linear network.
     """
-    from derive.schemes import COMPROMISE, compromise
 
     fwd, bwd = COMPROMISE[key]
     out = []
@@ -158,8 +196,6 @@ def layer_second_moments(activation: str, width, var_w, depth: int, q0: float = 
     activations (deep-propagation) and the exact Gaussian map of the wide limit for tanh and sigmoid.
     """
     import numpy as np
-
-    from .simulate import layer_dims
 
     fwd = forward_variance("second-moment")
     if not np.isscalar(var_w) or not isinstance(width, int):
@@ -192,9 +228,8 @@ def _moment_table(name: str, slope: float):
     from scipy.integrate import quad
     from scipy.interpolate import CubicSpline
 
-    from .simulate import activation
-
-    phi = activation(name, slope)[0]
+    act = lookup(name)
+    phi = act.numpy({"negative_slope": str(slope)} if name == "leaky_relu" else None)[0]
     density = np.sqrt(2 * np.pi)
 
     def moment(q):
@@ -228,8 +263,6 @@ def gaussian_second_moment_array(name: str, q, slope: float = 0.01):
 
 def backward_factor(name: str, slope: float = 0.01) -> float:
     """E[phi'(z)^2] for symmetric z, evaluated exactly by derive's semantic models (1/2 for ReLU)."""
-    from derive.activations import lookup
-    from derive.semantics import Family
 
     deriv = lookup(name).derivative.subs(sp.Symbol("t", real=True), z)
     value = Family("normal").evaluate(E(deriv**2), frozenset({"symmetric-z"}))

@@ -135,11 +135,8 @@ def _init_worker():
 def _execute(tasks, jobs, stat, collected, progress, count):
     if jobs > 1 and len(tasks) > 1:
         for check in stat:  # expensive shared tables: built once here, inherited by the forked workers
-            if getattr(check.replicate, "keywords", {}).get("exact_map"):
-                from .theory import gaussian_second_moment_array
-
-                kw = check.replicate.keywords
-                gaussian_second_moment_array(kw["activation_name"], [1.0], kw["slope"])
+            if getattr(check, "warm", None) is not None:
+                check.warm()
         results = _run_pool(tasks, jobs)
     else:
         results = (_task(task) for task in tasks)
@@ -177,6 +174,9 @@ def _chunks(check_id, first, total, seed):
 
 
 PILOT = 16  # replications of the first stage of --precision
+#: The half-width (x |theory|) two-stage checks aim at by default: under the 1% every check meets.
+DEFAULT_PRECISION = 0.0085
+STAGED_PILOT = 32  # the pilot of those checks: a larger one estimates the spread better
 
 
 def _needed_replications(check, values, precision: float) -> int:
@@ -211,8 +211,19 @@ def run(
     exact = [c for c in checks if c.kind == "exact"]
     collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
     if precision is None:
-        tasks = [t for c in stat for t in _chunks(c.id, 0, _replications(c, samples), seed)]
+        # Checks sized by the two-stage rule by default (their spread depends on the activation) run
+        # a pilot here and the rest after it; the others run their fixed replications.
+        staged = [c for c in stat if c.two_stage and samples is None]
+        fixed = [c for c in stat if c not in staged]
+        tasks = [t for c in fixed for t in _chunks(c.id, 0, _replications(c, samples), seed)]
+        tasks += [t for c in staged for t in _chunks(c.id, 0, STAGED_PILOT, seed)]
         _execute(tasks, jobs, stat, collected, progress, len(tasks) + len(exact))
+        rest = []
+        for c in staged:
+            values = np.concatenate([collected[c.id][k] for k in sorted(collected[c.id])])
+            rest.extend(_chunks(c.id, STAGED_PILOT, _needed_replications(c, values, DEFAULT_PRECISION), seed))
+        if rest:
+            _execute(rest, jobs, stat, collected, progress, len(tasks) + len(rest) + len(exact))
     else:
         pilot = [t for c in stat for t in _chunks(c.id, 0, PILOT, seed)]
         _execute(pilot, jobs, stat, collected, progress, 2 * len(pilot) + len(exact))
