@@ -6,6 +6,7 @@
 Measures (issue targets in brackets):
   startup       `initvar --help` wall time [< 0.3 s]; `import derive, montecarlo` loads no matplotlib
   derive        `initvar derive` wall time [< 10 s]
+  gain          `initvar gain --all` wall time [< 5 s]
   main job      `initvar all` with every core and with --jobs 1 [<= 60 s; ratio <= 0.6]
   efficiency    forward-variance replications' arithmetic rate / a plain float32 matmul of the same
                 shapes [>= 0.5]
@@ -81,7 +82,15 @@ def bench_startup():
 def bench_derive():
     with tempfile.TemporaryDirectory() as tmp:
         t = _timed([sys.executable, "-m", "initvar.cli", "derive", "--out", tmp])
-    row("derive: initvar derive (11 derivations)", t, "s", "[< 10 s]")
+    count = _run([sys.executable, "-c", "import derive; print(len(derive.IDS))"]).stdout.strip()
+    row(f"derive: initvar derive ({count} derivations)", t, "s", "[< 10 s]")
+
+
+def bench_gain():
+    t_all = _timed([sys.executable, "-m", "initvar.cli", "gain", "--all"])
+    t_python = _timed([sys.executable, "-c", "import sympy, mpmath"])
+    row("gain: initvar gain --all (30-digit quadrature)", t_all, "s", "[< 5 s]", ratio=t_all / t_python)
+    print(f"{'':<46} (ratio: against importing SymPy and mpmath alone, {t_python:.3f} s)")
 
 
 def bench_main_job():
@@ -205,6 +214,7 @@ def main():
     print(f"{'measure':<46} {'value':>10} {'unit':<6} {'ratio':>10}  target")
     bench_startup()
     bench_derive()
+    bench_gain()
     if not args.quick:
         bench_main_job()
     bench_efficiency()

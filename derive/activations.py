@@ -24,7 +24,7 @@ from functools import cache
 
 import sympy as sp
 
-from .expr import a, leaky_relu, relu, t
+from .expr import E, a, leaky_relu, relu, t, z
 
 #: PyTorch's default negative_slope for leaky_relu (torch.nn.LeakyReLU): the one definition of it.
 DEFAULT_LEAKY_SLOPE = sp.Rational(1, 100)
@@ -252,8 +252,6 @@ def selu_constants(digits: int = _SELU_DIGITS) -> dict:
 def factor_of(act: Activation, source=None) -> sp.Expr:
     """c_phi = E[phi(z)^2]/E[z^2] for symmetric z: read off ``source``'s result (the derivation named by
     ``act.factor_from``), or 1 for the identity. Refused for activations without one."""
-    from .expr import E, z
-
     if act.name == "linear":
         return sp.S.One
     if act.factor_from is None or source is None:

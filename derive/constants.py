@@ -5,6 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .activations import alpha, lam
+from .catalog.constants import k_trunc
 from .expr import sigma
 from .registry import get
 
@@ -15,8 +16,6 @@ def _digits(value, digits: int) -> str:
 
 def truncated_normal_std(k=2, digits: int = 30) -> sp.Float:
     """Std of N(0, 1) truncated to [-k, k], from ``truncated-normal``'s result."""
-    from .catalog.constants import k_trunc
-
     return sp.N(sp.sqrt(get("truncated-normal").result.rhs.subs(k_trunc, sp.nsimplify(k))), digits)
 
 

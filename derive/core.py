@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from . import latex
 from .assumptions import ASSUMPTIONS
 from .rules import RULES, Context, same
 
@@ -110,9 +111,7 @@ class Derivation:
         raise KeyError(f"{self.id} has no chain {key!r}")
 
     def _repr_latex_(self) -> str:
-        from .latex import render_derivation
-
-        return render_derivation(self, standalone_math=True)
+        return latex.render_derivation(self, standalone_math=True)
 
     def __post_init__(self):
         check(self)

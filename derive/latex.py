@@ -8,7 +8,7 @@ import re
 import sympy as sp
 
 from .assumptions import ASSUMPTIONS
-from .core import RULES, Derivation
+from .rules import RULES
 
 PREAMBLE = r"""\usepackage[T1]{fontenc}
 \usepackage{lmodern}
@@ -38,7 +38,7 @@ def _justification(step) -> str:
     return rf"\parbox[t]{{4.3cm}}{{\raggedright\footnotesize {label}{cite}}}"
 
 
-def render_chain(d: Derivation, chain) -> str:
+def render_chain(d, chain) -> str:
     lines = [r"\begin{align}"]
     lhs = tex(chain.lhs)
     for index, step in enumerate(chain.steps):
@@ -50,7 +50,7 @@ def render_chain(d: Derivation, chain) -> str:
     return "\n".join(lines)
 
 
-def render_derivation(d: Derivation, *, standalone_math: bool = False, heading: str = "subsection") -> str:
+def render_derivation(d, *, standalone_math: bool = False, heading: str = "subsection") -> str:
     """LaTeX for one derivation: heading, summary, assumptions, every chain, notes."""
     if standalone_math:  # Jupyter: MathJax renders math only, so give it just the chains
         return "\n".join(render_chain(d, c).replace("align", "aligned") for c in d.chains)
@@ -87,7 +87,7 @@ _REF_MACRO = (
 )
 
 
-def _outside_refs_as_text(d: Derivation, text: str) -> str:
+def _outside_refs_as_text(d, text: str) -> str:
     """A snippet stands alone: a reference to another derivation becomes \\initvarref, which prints
     \\eqref when the document defines that label (e.g. the report) and the derivation's id otherwise."""
     own = {d.label(c) for c in d.chains}
@@ -99,7 +99,7 @@ def _outside_refs_as_text(d: Derivation, text: str) -> str:
     return re.sub(r"\\eqref\{([^}]*)\}", swap, text)
 
 
-def render_snippet(d: Derivation) -> str:
+def render_snippet(d) -> str:
     head = f"% initvar derivation {d.id}: \\input this file; it labels eq:{d.id}.\n{SNIPPET_REQUIRES}\n"
     return head + _REF_MACRO + _outside_refs_as_text(d, render_derivation(d))
 
@@ -129,3 +129,49 @@ def render_document(derivations) -> str:
         "\n" + body + r"\end{document}"
         "\n"
     )
+
+
+def render_activation(act, gains, digits: int = 12) -> str:
+    """A snippet for one activation: its definition, Gaussian moments and gains (``gains``: a
+    :class:`derive.gains.Gains`), with the method (exact or numerical) said on each line."""
+    import mpmath
+
+    from .expr import t
+
+    def num(value):
+        return mpmath.nstr(mpmath.mpf(value), digits)
+
+    how = "exact" if gains.method == "exact" else "numerical, mpmath quadrature"
+    label = "act:" + act.name.replace("_", "-")
+    params = ", ".join(
+        rf"{sp.latex(symbol)}={sp.latex(sp.N(value, 8) if value.is_Float else value)}"
+        for symbol, value in act.defaults().items()
+    )
+    lines = [
+        f"% initvar activation {act.name}: \\input this file. {SNIPPET_REQUIRES.lstrip('% ')}",
+        r"\begin{align}",
+        rf"  \phi(t) &= {sp.latex(act.expr.subs(t, sp.Symbol('t')))}"
+        + (rf" \quad ({params})" if params else "")
+        + r" \nonumber \\",
+        rf"  \mathbb{{E}}[\phi(Z)^2] &= {num(gains.second_moment)} & &\text{{{how}}} \nonumber \\",
+        rf"  \mathbb{{E}}[\phi'(Z)^2] &= {num(gains.derivative_moment)} & &\text{{{how}}} \nonumber \\",
+        rf"  g_{{\mathrm{{forward}}}} = \mathbb{{E}}[\phi(Z)^2]^{{-1/2}} &= {num(gains.forward)} \label{{{label}:forward-gain}}",
+    ]
+    if gains.backward is not None:
+        lines[-1] += r" \\"
+        lines.append(
+            rf"  g_{{\mathrm{{backward}}}} = \mathbb{{E}}[\phi'(Z)^2]^{{-1/2}} &= {num(gains.backward)} \nonumber"
+        )
+    lines.append(r"\end{align}")
+    escaped = act.name.replace("_", "\\_")
+    notes = [rf"Here $Z\sim\mathcal{{N}}(0,1)$ and {act.title or act.name} is \texttt{{{escaped}}}."]
+    if gains.linear_regime is not None:
+        notes.append(rf"Linear-regime gain $1/|\phi'(0)| = {num(gains.linear_regime)}$.")
+    else:
+        notes.append(r"No linear-regime gain: $\phi(0)\ne0$, or $\phi$ is not smooth at $0$, or $\phi'(0)=0$.")
+    if gains.torch is not None:
+        notes.append(
+            rf"PyTorch's \texttt{{calculate\_gain}} gives ${num(gains.torch)}$, a factor "
+            rf"${num(gains.torch_forward_factor)}$ per layer on the second moment at $q=1$."
+        )
+    return "\n".join(lines) + "\n" + " ".join(notes) + "\n"

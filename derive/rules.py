@@ -26,9 +26,13 @@ from .expr import (
     INPUT_BASES,
     WEIGHT_BASES,
     E,
+    G,
+    L,
     Nl,
     Var,
+    W,
     Wl,
+    X,
     Xl,
     Yl,
     b_u,
@@ -36,12 +40,18 @@ from .expr import (
     c_phi,
     ell,
     f_z,
+    g,
+    n_in,
     random_atoms,
     sigma,
     t,
     u_w,
+    v_w,
+    w,
+    x,
     z,
 )
+from .schemes import compromise
 
 
 @dataclass(frozen=True)
@@ -286,8 +296,6 @@ def _uncorrelated_sum(expr, ctx):
 def _identical(expr, ctx):
     """sum over a range of Var(f(w_i, r_i)) = (range size) Var(f(w, r)) when the pairs are identically
     distributed: weights under iid-w, inputs under iid-x, gradients under indep-grad."""
-    from .expr import G, W, X, g, w, x
-
     allowed = {}
     if "iid-w" in ctx.cites:
         allowed[W] = w
@@ -347,8 +355,6 @@ def _definitions(key):
 def _verify_unroll(before, after, ctx):
     """Induction: the closed form equals Var(y_1) at L = 1 and satisfies the step's recurrence
     Var(y_L) = F(L) Var(y_{L-1}); both checked at L = 2..6 with the products carried out."""
-    from .expr import L
-
     closed = sp.S(after)
     if not closed.has(L):
         return "the closed form does not depend on the depth L"
@@ -363,8 +369,6 @@ def _verify_unroll(before, after, ctx):
 
 def _forward_condition(ctx, value):
     """The deep law's per-layer factor n_l Var(w_l) c_phi with n_l the fan-in and Var(w_l) = value."""
-    from .expr import n_in
-
     law = ctx.derivation.refs["deep-propagation"].result.rhs
     product = next(iter(law.atoms(sp.Product)))
     factor = product.function.xreplace({Nl[ell]: n_in, Var(Wl[ell]): value})
@@ -373,8 +377,6 @@ def _forward_condition(ctx, value):
 
 def _backward_condition(ctx, value):
     """The backward law's per-layer factor n_out Var(w) E[phi'(z)^2]."""
-    from .expr import w
-
     law = ctx.derivation.refs["backward-variance"].result.rhs
     grads = [v for v in law.atoms(Var) if v.args[0] != w]
     factor = (law / grads[0]).xreplace({Var(w): value})
@@ -417,8 +419,6 @@ def _verify_monotone(before, after, ctx):
 
 def _verify_compromise(before, after, ctx):
     """Glorot and Bengio's eq. 12: 1/Var(w) is the mean of the two conditions' 1/Var(w)."""
-    from .schemes import compromise
-
     forward, backward = ctx.derivation.context["compromise"][ctx.chain.key]
     expected = compromise(forward, backward)
     if not same(after, expected):
@@ -428,8 +428,6 @@ def _verify_compromise(before, after, ctx):
 
 def _verify_solve_bound(before, after, ctx):
     """b solves Var(U(-b, b)) = v_w, with Var(U(-b, b)) the chain's own derived value."""
-    from .expr import v_w
-
     variance = ctx.derivation.chain("").result.rhs
     if not same(variance.subs(b_u, after), v_w):
         return "Var(U(-b, b)) at this b is not Var(w)"

@@ -27,7 +27,7 @@ from functools import cache
 
 import sympy as sp
 
-from .expr import E, Var, base_of, f_z, random_atoms, sigma
+from .expr import E, G, Var, W, X, base_of, f_z, g, random_atoms, sigma, w, x
 
 _base = base_of
 _random_atoms = random_atoms
@@ -182,8 +182,6 @@ class Family:
     # -- internals -------------------------------------------------------------------------
     def _break(self, expr, assumptions):
         """Rewrite the random symbols so that the unstated assumptions fail (see the module doc)."""
-        from .expr import G, W, X, g, w, x
-
         mu_w2 = _raw_moment(self.kind, "w", _centered("w", assumptions), 2)
         common = W[0]
         weights = {}

@@ -18,6 +18,7 @@ import numpy as np
 from . import samplers
 from . import simulate as sim
 from . import theory as th
+from .theory import DEFAULT_SLOPE
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Network:
     depth: int
     var_w: object  # a float, or one variance per layer
     batch: int
-    slope: float = 0.01
+    slope: float = DEFAULT_SLOPE
     backward: bool = False
     layer_factor: object = False  # False, True, or the claimed per-layer factors
     exact_map: bool = False
@@ -341,7 +342,7 @@ def _deep(
     control,
     *,
     backward=False,
-    slope=0.01,
+    slope=DEFAULT_SLOPE,
     replications=96,
     batch=None,
     layer_factor=False,

@@ -14,12 +14,13 @@ import numpy as np
 from . import theory
 from .layers import layer_dims
 from .samplers import inputs, sample
+from .theory import DEFAULT_SLOPE
 
 __all__ = ["layer_dims"]  # re-exported: callers size networks through simulate
 
 
 @cache
-def activation(name: str, slope: float = 0.01):
+def activation(name: str, slope: float = DEFAULT_SLOPE):
     """(phi, phi') as NumPy functions, lambdified from derive's expressions."""
     from derive.activations import lookup
 
@@ -70,7 +71,7 @@ def dense_backward(rng, *, n_in, n_out, batch, w_dist="normal", vw=1.0, vg=1.0):
     return _mean_square(grad_x)
 
 
-def activation_moment(rng, *, batch, z_dist, var, name="relu", power=2, center=False, df=6, slope=0.01):
+def activation_moment(rng, *, batch, z_dist, var, name="relu", power=2, center=False, df=6, slope=DEFAULT_SLOPE):
     """E[phi(z)^power] (or Var(phi(z)) with ``center``) over ``batch`` draws of z with variance ``var``.
 
     ``z_dist`` may also be ``student_t`` (``df`` degrees of freedom, scaled to variance ``var``).
@@ -85,7 +86,7 @@ def activation_moment(rng, *, batch, z_dist, var, name="relu", power=2, center=F
     return float(np.mean(out**power))
 
 
-def derivative_moment(rng, *, batch, var, name="tanh", scale=1.0, slope=0.01):
+def derivative_moment(rng, *, batch, var, name="tanh", scale=1.0, slope=DEFAULT_SLOPE):
     """``scale`` * mean of phi'(z)^2 over ``batch`` draws of z ~ N(0, var) (float64)."""
     dphi = activation(name, slope)[1]
     z = rng.standard_normal(batch) * np.sqrt(var)
@@ -101,7 +102,7 @@ def mlp(
     activation_name,
     var_w,
     w_dist="normal",
-    slope=0.01,
+    slope=DEFAULT_SLOPE,
     backward=False,
     var_x=1.0,
     layer_factor=False,
@@ -283,7 +284,7 @@ def two_layer_training(
     }
 
 
-def network_profile(rng, *, width, depth, samples, activation_name, var_w, chunk=4096, slope=0.01):
+def network_profile(rng, *, width, depth, samples, activation_name, var_w, chunk=4096, slope=DEFAULT_SLOPE):
     """Per-layer statistics of ONE network (weights drawn once) over ``samples`` N(0, 1) inputs.
 
     Inputs stream through in chunks, so memory stays bounded whatever ``samples`` is; the

@@ -11,7 +11,7 @@ from functools import cache
 import sympy as sp
 
 from derive import get
-from derive.activations import gaussian_map, gaussian_second_moment, lookup
+from derive.activations import DEFAULT_LEAKY_SLOPE, gaussian_map, gaussian_second_moment, lookup
 from derive.catalog.schemes import c_in, c_out, groups, k_h, k_w
 from derive.constants import truncated_normal_std as _truncated_std
 from derive.expr import E, L, Nl, Var, Wl, a, c_phi, n, n_in, n_out, sigma, v_w, w, x, z
@@ -23,6 +23,9 @@ from derive.schemes import COMPROMISE, compromise
 from derive.semantics import Family
 
 from .layers import layer_dims
+
+#: The leaky slope used where none is given: derive's one definition, as a float.
+DEFAULT_SLOPE = float(DEFAULT_LEAKY_SLOPE)
 
 _vw, _vx, _mx, _mw, _vg = sp.symbols("vw vx mx mw vg", real=True)
 
@@ -103,7 +106,7 @@ def tanh_saturation_limit() -> float:
 
 
 @cache
-def activation_factor(name: str, slope: float = 0.01) -> float:
+def activation_factor(name: str, slope: float = DEFAULT_SLOPE) -> float:
     """c_phi of the activation (leaky slope ``slope``), from the activation's derivation."""
     return float(_c_phi(name).subs(a, sp.nsimplify(slope)))
 
@@ -114,7 +117,7 @@ def scheme_variance_fn(key: str):
     return sp.lambdify((n_in, n_out, a), _scheme_variance(key), "numpy")
 
 
-def scheme_variance(key: str, fan_in: int, fan_out: int, slope: float = 0.01) -> float:
+def scheme_variance(key: str, fan_in: int, fan_out: int, slope: float = DEFAULT_SLOPE) -> float:
     return float(scheme_variance_fn(key)(fan_in, fan_out, slope))
 
 
@@ -166,7 +169,7 @@ def deep_law():
     return sp.lambdify((q1, n, _vw, c_phi, L), rhs.doit(), "numpy")
 
 
-def scheme_layer_variances(key: str, dims, slope: float = 0.01) -> list[float]:
+def scheme_layer_variances(key: str, dims, slope: float = DEFAULT_SLOPE) -> list[float]:
     """Var(w_l) of scheme ``key`` for each layer d_{l-1} -> d_l of a network with sizes ``dims``."""
     return [scheme_variance(key, dims[i], dims[i + 1], slope) for i in range(len(dims) - 1)]
 
@@ -188,7 +191,7 @@ def compromise_factors(key: str, dims, direction: str) -> list[float]:
     return out
 
 
-def layer_second_moments(activation: str, width, var_w, depth: int, q0: float = 1.0, slope: float = 0.01):
+def layer_second_moments(activation: str, width, var_w, depth: int, q0: float = 1.0, slope: float = DEFAULT_SLOPE):
     """Theory for Var(y_l), l = 1..depth, of a deep MLP with N(0, q0) inputs.
 
     Var(y_1) = n Var(w) q0 (forward-variance); afterwards Var(y_{l+1}) = n Var(w) E[phi(y_l)^2]
@@ -246,7 +249,7 @@ def _moment_table(name: str, slope: float):
     return CubicSpline(log_q, np.log(values))
 
 
-def gaussian_second_moment_array(name: str, q, slope: float = 0.01):
+def gaussian_second_moment_array(name: str, q, slope: float = DEFAULT_SLOPE):
     """E[phi(sqrt(q) Z)^2] for an array of q in [1e-12, 1e6], interpolated from a quadrature table.
 
     Vectorized companion of derive.activations.gaussian_second_moment (mpmath); the tests hold
@@ -261,7 +264,7 @@ def gaussian_second_moment_array(name: str, q, slope: float = 0.01):
     return np.exp(_moment_table(name, float(slope))(log_q))
 
 
-def backward_factor(name: str, slope: float = 0.01) -> float:
+def backward_factor(name: str, slope: float = DEFAULT_SLOPE) -> float:
     """E[phi'(z)^2] for symmetric z, evaluated exactly by derive's semantic models (1/2 for ReLU)."""
 
     deriv = lookup(name).derivative.subs(sp.Symbol("t", real=True), z)
