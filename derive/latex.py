@@ -1,11 +1,12 @@
-"""A thin LaTeX renderer over ``sympy.latex``: one ``align`` block per chain, the rule and the
-cited assumption keys at the right of each line, a ``\\label`` on each result."""
+"""A thin LaTeX renderer over SymPy's printer: one ``align`` block per chain, the rule and the cited
+assumption keys at the right of each line, a ``\\label`` on each result, in an author's term order."""
 
 from __future__ import annotations
 
 import re
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 
 from .assumptions import ASSUMPTIONS
 from .rules import RULES
@@ -22,43 +23,178 @@ PREAMBLE = r"""\usepackage[T1]{fontenc}
 SNIPPET_REQUIRES = r"% requires \usepackage{amsmath,amssymb}"
 
 
+class _AuthorPrinter(LatexPrinter):
+    r"""sympy's LaTeX printer with an author's conventions: multi-letter subscripts upright
+    (n_{\mathrm{in}}), the indicator of t > 0 written as such (Heaviside's theta is undefined in a
+    reader's document)."""
+
+    def _print_Symbol(self, expr, style="plain"):
+        match = re.fullmatch(r"([A-Za-z])_([A-Za-z]{2,})", expr.name)
+        if match:
+            return rf"{match.group(1)}_{{\mathrm{{{match.group(2)}}}}}"
+        return super()._print_Symbol(expr, style=style)
+
+    def _print_Mul(self, expr):
+        num, den = sp.fraction(expr, exact=True)
+        if den != 1 and not expr.could_extract_minus_sign():
+            # a fraction whose numerator and denominator each follow the author's order
+            return rf"\frac{{{self._print(author_form(num))}}}{{{self._print(author_form(den))}}}"
+        return super()._print_Mul(expr)
+
+    def _print_Heaviside(self, expr, exp=None):
+        arg = expr.args[0]
+        if arg.could_extract_minus_sign():
+            body = rf"\mathbf{{1}}_{{\{{{self._print(-arg)} < 0\}}}}"
+        else:
+            body = rf"\mathbf{{1}}_{{\{{{self._print(arg)} > 0\}}}}"
+        return body if exp is None else rf"\left({body}\right)^{{{exp}}}"
+
+
+def _rank(factor) -> int:
+    """Where a factor goes in a product: numbers, sizes, activation factors, Var of weights, other
+    variances, moments of weights, other moments, the rest (n Var(w) E[x^2], as an author writes)."""
+    from .expr import E, Var, base_of
+
+    if factor.is_Number:
+        return 0
+    core = factor.base if isinstance(factor, sp.Pow) else factor
+    if isinstance(core, (sp.Symbol, sp.Indexed)) and core.is_integer:
+        return 1
+    if isinstance(core, sp.Symbol) and core.name.startswith("c_"):
+        return 2
+    if isinstance(core, (Var, E)):
+        inner = core.args[0]
+        weight = any(base_of(s) == "w" for s in inner.atoms(sp.Symbol, sp.Indexed)) and not any(
+            base_of(s) not in (None, "w") for s in inner.atoms(sp.Symbol, sp.Indexed)
+        )
+        return (3 if weight else 4) if isinstance(core, Var) else (5 if weight else 6)
+    role = base_of(core) if isinstance(core, (sp.Symbol, sp.Indexed)) else None
+    return 7 if role == "w" else 8 if role is not None else 9
+
+
+def author_form(expr):
+    """``expr`` rebuilt unevaluated in an author's order: positive terms first, and in products
+    numbers, sizes and Var(w) before moments of the inputs. Fractions, exponentials and other
+    functions' arguments keep SymPy's own layout."""
+    from .expr import E, Var
+
+    expr = sp.S(expr)
+    if not expr.args:
+        return expr
+    if isinstance(expr, (sp.Integral, sp.Sum, sp.Product, sp.Limit)):
+        return expr.func(author_form(expr.args[0]), *expr.args[1:])
+    if isinstance(expr, (E, Var)):
+        return expr.func(author_form(expr.args[0]))
+    if isinstance(expr, sp.Indexed):
+        return sp.Indexed(expr.base, *(author_form(index) for index in expr.indices))
+    if isinstance(expr, sp.Add):
+        terms = [author_form(term) for term in expr.as_ordered_terms()]
+        terms.sort(key=lambda term: [_rank(f) for f in sp.Mul.make_args(term) if not f.is_Number])
+        positive = [term for term in terms if not term.could_extract_minus_sign()]
+        negative = [term for term in terms if term.could_extract_minus_sign()]
+        return sp.Add(*positive, *negative, evaluate=False)
+    if isinstance(expr, sp.Mul):
+        factors = expr.as_ordered_factors()
+        if any(f.is_Pow and f.exp.is_negative for f in factors) or any(
+            f.is_Rational and not f.is_Integer for f in factors
+        ):
+            return expr  # a fraction: SymPy's layout (numerator over denominator)
+        return sp.Mul(*sorted((author_form(f) for f in factors), key=_rank), evaluate=False)
+    if isinstance(expr, sp.Pow) and not expr.base.is_Atom and isinstance(expr.base, (sp.Add, E, Var)):
+        return sp.Pow(author_form(expr.base), expr.exp, evaluate=False)
+    return expr
+
+
 def tex(expr) -> str:
-    return sp.latex(expr, mul_symbol="\\,") if not isinstance(expr, str) else expr
+    if isinstance(expr, str):
+        return expr
+    return _AuthorPrinter({"mul_symbol": "\\,", "order": "none"}).doprint(author_form(expr))
 
 
-def _justification(step) -> str:
+def _justification_text(step, ref_macro: bool) -> str:
+    """The rule, and the result or assumptions it cites, as text for the right column."""
     rule = RULES[step.rule]
     label = rule.label
     if step.rule == "result" and step.ref:
         ident, _, key = step.ref.partition(":")
         target = f"eq:{ident}" + (f":{key}" if key else "")
-        label = rf"by \eqref{{{target}}}"
+        label = rf"by \eqref{{{target}}}" if ref_macro else rf"by ({ident}{':' + key if key else ''})"
     keys = ", ".join(step.cites)
-    cite = rf" [\texttt{{{keys}}}]" if keys else ""
-    return rf"\parbox[t]{{4.3cm}}{{\raggedright\footnotesize {label}{cite}}}"
+    return label + (rf" [\texttt{{{keys}}}]" if keys and ref_macro else (f" [{keys}]" if keys else ""))
+
+
+def _rows(chain):
+    """(left, right, step) rows of a chain, a step whose line prints like the one before merged into it."""
+    rows = []
+    previous = tex(chain.lhs)
+    for step in chain.steps:
+        text = tex(step.expr)
+        if text == previous and rows:
+            # the same line again (an algebra step that only reorders): keep one line, cite both rules
+            rows[-1] = (rows[-1][0], rows[-1][1], rows[-1][2] + (step,))
+            continue
+        rows.append((previous if not rows else "", text, (step,)))
+        previous = text
+    return rows
+
+
+def _visible_width(latex: str) -> int:
+    """A rough count of the characters a formula shows (commands and braces dropped)."""
+    text = re.sub(r"\\(operatorname|mathbb|mathrm|text|left|right|frac|sqrt|limits)\b", "", latex)
+    text = re.sub(r"\\[A-Za-z]+", "x", text)
+    return len(re.sub(r"[{}^_\s,\\]", "", text))
+
+
+#: Wider formulas put their justification on a line of its own (the page is 16 cm at 11 pt).
+_WIDE = 34
 
 
 def render_chain(d, chain) -> str:
     lines = [r"\begin{align}"]
-    lhs = tex(chain.lhs)
-    for index, step in enumerate(chain.steps):
-        last = index == len(chain.steps) - 1
-        left = lhs if index == 0 else ""
+    rows = _rows(chain)
+    for index, (left, right, steps) in enumerate(rows):
+        last = index == len(rows) - 1
         tail = rf"\label{{{d.label(chain)}}}" if last else r"\nonumber \\"
-        lines.append(rf"  {left} &= {tex(step.expr)} & {_justification(step)} {tail}")
+        why = "; ".join(_justification_text(step, True) for step in steps)
+        box = rf"\parbox[t]{{4.2cm}}{{\raggedright\footnotesize {why}}}"
+        if left and _visible_width(left) > _WIDE // 2:  # a long left-hand side gets a line of its own
+            lines.append(rf"  & {left} \nonumber \\")
+            left = ""
+        if _visible_width(left) + _visible_width(right) > _WIDE:
+            lines.append(rf"  {left} &= {right} \nonumber \\")
+            lines.append(rf"  & && {box} {tail}")
+        else:
+            lines.append(rf"  {left} &= {right} && {box} {tail}")
     lines.append(r"\end{align}")
     return "\n".join(lines)
 
 
-def render_derivation(d, *, standalone_math: bool = False, heading: str = "subsection") -> str:
-    """LaTeX for one derivation: heading, summary, assumptions, every chain, notes."""
-    if standalone_math:  # Jupyter: MathJax renders math only, so give it just the chains
-        return "\n".join(render_chain(d, c).replace("align", "aligned") for c in d.chains)
+def render_chain_notebook(d, chain) -> str:
+    """The same chain for MathJax (Jupyter): an ``aligned`` block, the justification as ``\text``,
+    references to other results as their ids (MathJax knows no labels of the document)."""
+    lines = [r"\begin{aligned}"]
+    rows = _rows(chain)
+    for index, (left, right, steps) in enumerate(rows):
+        end = "" if index == len(rows) - 1 else r" \\"
+        why = "; ".join(_justification_text(step, False) for step in steps)
+        lines.append(rf"  {left} &= {right} && \text{{{why}}}{end}")
+    lines.append(r"\end{aligned}")
+    return "\n".join(lines)
+
+
+def _legend(keys) -> str:
+    items = "; ".join(rf"\texttt{{{k}}}: {ASSUMPTIONS[k].plain}" for k in keys)
+    return rf"\noindent{{\footnotesize\textit{{Assumptions}} --- {items}.}}"
+
+
+def render_derivation(d, *, standalone_math: bool = False, heading: str = r"\initvarsection") -> str:
+    """LaTeX for one derivation: heading, summary, assumptions (with what each says), every chain, notes."""
+    if standalone_math:  # Jupyter: MathJax renders math only, and only what MathJax knows
+        return "\n".join(f"$$\n{render_chain_notebook(d, c)}\n$$" for c in d.chains)
     parts = [
-        rf"\{heading}{{{d.title}}}\label{{sec:{d.id}}}",
-        rf"\noindent\textit{{Id}} \texttt{{{d.id}}}. \textit{{Assumptions}}: "
-        + ", ".join(rf"\texttt{{{k}}}" for k in d.assumptions)
-        + ".",
+        rf"{heading}{{{d.title}}}\label{{sec:{d.id}}}",
+        rf"\noindent\textit{{Id}} \texttt{{{d.id}}}.",
+        _legend(d.assumptions) if d.assumptions else "",
         "",
     ]
     for chain in d.chains:
@@ -78,38 +214,49 @@ def render_assumptions() -> str:
     return "\n".join(rows)
 
 
-_REF_MACRO = (
+#: Defined once per document (\providecommand): a snippet works alone, with others, and in the report.
+SNIPPET_MACROS = (
+    "\\providecommand{\\initvarsection}{\\subsection}\n"
     "\\makeatletter\n"
-    "\\providecommand{\\initvarref}[1]{\\@ifundefined{r@#1}{\\initvarreftext#1:\\relax}{\\eqref{#1}}}\n"
-    "\\providecommand{\\initvarreftext}{}\n"
-    "\\def\\initvarreftext eq:#1:#2\\relax{(\\texttt{#1})}\n"
+    "\\providecommand{\\initvarref}[2]{\\@ifundefined{r@#1}{#2}{\\eqref{#1}}}\n"
     "\\makeatother\n"
 )
 
 
-def _outside_refs_as_text(d, text: str) -> str:
-    """A snippet stands alone: a reference to another derivation becomes \\initvarref, which prints
-    \\eqref when the document defines that label (e.g. the report) and the derivation's id otherwise."""
+def _outside_refs(d, text: str, titles: dict) -> str:
+    """A snippet stands alone: a reference to another derivation becomes \\initvarref{label}{fallback},
+    which prints \\eqref when the document defines that label and the derivation's title and id otherwise."""
     own = {d.label(c) for c in d.chains}
 
     def swap(match):
         label = match.group(1)
-        return match.group(0) if label in own else rf"\\initvarref{{{label}}}"
+        if label in own:
+            return match.group(0)
+        ident = label.removeprefix("eq:").split(":")[0]
+        fallback = rf"(\emph{{{titles.get(ident, ident)}}}, \texttt{{{label.removeprefix('eq:')}}})"
+        return "\\initvarref{" + label + "}{" + fallback + "}"
 
     return re.sub(r"\\eqref\{([^}]*)\}", swap, text)
 
 
-def render_snippet(d) -> str:
-    head = f"% initvar derivation {d.id}: \\input this file; it labels eq:{d.id}.\n{SNIPPET_REQUIRES}\n"
-    return head + _REF_MACRO + _outside_refs_as_text(d, render_derivation(d))
+def render_snippet(d, titles: dict | None = None) -> str:
+    head = (
+        f"% initvar derivation {d.id}: \\input this file; it labels eq:{d.id}. Set the heading level with\n"
+        "% \\renewcommand{\\initvarsection}{\\section} (default \\subsection).\n"
+        f"{SNIPPET_REQUIRES}\n"
+    )
+    known = {ident: ref.title for ident, ref in (d.refs or {}).items()} | (titles or {})
+    return head + SNIPPET_MACROS + _outside_refs(d, render_derivation(d), known)
 
 
 def render_document(derivations) -> str:
-    body = "\n".join(render_derivation(d) for d in derivations)
+    derivations = list(derivations)
+    titles = {d.id: d.title for d in derivations}
+    body = "\n".join(_outside_refs(d, render_derivation(d), titles) for d in derivations)
     return (
         "% Generated by initvar derive. Do not edit: rerun `initvar derive`.\n"
         r"\documentclass[11pt]{article}"
-        "\n" + PREAMBLE + r"\title{Derivations of weight-initialization variance laws}"
+        "\n" + PREAMBLE + SNIPPET_MACROS + r"\title{Derivations of weight-initialization variance laws}"
         "\n"
         r"\author{initvar}"
         "\n"
@@ -119,9 +266,10 @@ def render_document(derivations) -> str:
         "\n"
         r"\maketitle"
         "\n"
-        r"Every line below was checked when it was generated: each rule step cites the assumptions its rule "
-        r"needs, each algebra step is an identity SymPy proves, and each line evaluates exactly, under at least "
-        r"two concrete models that satisfy its assumptions, to the value of the result."
+        r"Every line below was checked when it was generated: each step follows from the line before by its rule "
+        r"(an executable rewrite, or an identity checked by substitution), cites the assumptions its rule needs, and "
+        r"each line evaluates, under concrete models that satisfy exactly the chain's assumptions and with every size "
+        r"at three values, to the value of the result."
         "\n"
         r"\section{Assumptions}"
         "\n" + render_assumptions() + "\n"

@@ -121,7 +121,7 @@ def print_summary(results, stream=None):
     )
 
 
-FIGURE_NAMES = ("seed_histograms", "variance_depth", "relu_halving", "constant_init")
+FIGURE_NAMES = ("five_layer_histograms", "variance_depth", "relu_halving", "constant_init")
 
 
 def figures_present(out: Path) -> bool:
@@ -164,7 +164,7 @@ def start_independent_figures(out: Path, seed: int):
 
         try:
             folder = prepare_dir(out / "figures")
-            figures.seed_histograms(folder, seed)
+            figures.five_layer_histograms(folder, seed)
             figures.relu_halving(folder, seed)
             figures.constant_init(folder, seed)
         except KeyboardInterrupt:

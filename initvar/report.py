@@ -80,8 +80,8 @@ BIBLIOGRAPHY = r"""@inproceedings{glorot2010understanding,
 
 FIGURES = (
     (
-        "seed_histograms",
-        "The seed's experiment: activations of each of 5 layers of 100 units for 1000 Gaussian inputs. "
+        "five_layer_histograms",
+        "The five-layer experiment: activations of each of 5 layers of 100 units for 1000 Gaussian inputs. "
         "Sigmoid and tanh with weights of standard deviation 1 saturate; with standard deviation 0.01 they collapse "
         "onto $\\phi(0)$ (which is $1/2$ for the sigmoid); Xavier keeps tanh's spread; for ReLU, He keeps the scale "
         "that Xavier halves at every layer.",
@@ -218,7 +218,7 @@ def render_report(out: Path, results: dict) -> str:
             "homogeneous activations.",
             r"\begin{center}{\footnotesize\setlength{\tabcolsep}{3pt}\input{gains}}\end{center}",
             r"\section{Figures}",
-            "Figures~\\ref{fig:seed_histograms}--\\ref{fig:constant_init} show the seed's experiment, variance against "
+            "Figures~\\ref{fig:five_layer_histograms}--\\ref{fig:constant_init} show the five-layer experiment, variance against "
             "depth, the ReLU halving and the symmetry of constant initialization.",
             figures,
             r"\clearpage",
@@ -230,7 +230,7 @@ def render_report(out: Path, results: dict) -> str:
             r"\eqref{eq:constant-init}.",
             r"\item \textbf{Standard deviation or variance?} ``$\mathcal{N}(0, 0.01)$'' is ambiguous: standard deviation "
             r"$0.01$ is variance $10^{-4}$. The two readings give different networks (the control of check "
-            r"\texttt{deep/seed-small-std} is exactly this confusion, and is rejected). initvar names every scale "
+            r"\texttt{deep/small-std-tanh} is exactly this confusion, and is rejected). initvar names every scale "
             r"(\texttt{--std} or \texttt{--var}).",
             r"\item \textbf{$\mathbb{E}[x^2]$, not $\operatorname{Var}(x)$, after a ReLU.} A ReLU's outputs have mean "
             r"$\sigma/\sqrt{2\pi}\ne0$, so the next layer's variance is $n\operatorname{Var}(w)\mathbb{E}[x^2]$ "
@@ -295,7 +295,9 @@ def compile_pdf(out: Path) -> Path:
         build = Path(tmp)
         shutil.copy2(out / "report.tex", build / "report.tex")
         shutil.copy2(out / "references.bib", build / "references.bib")
-        shutil.copy2(out / "results_table.tex", build / "results_table.tex")
+        for name in ("results_table.tex", "results_summary.tex", "gains.tex"):
+            if (out / name).exists():
+                shutil.copy2(out / name, build / name)
         shutil.copytree(out / "derivations", build / "derivations")
         shutil.copytree(out / "figures", build / "figures")
         latex = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"]

@@ -525,7 +525,7 @@ def _deep_checks():
             layer_factor=True,
         ),
         _deep(
-            "deep/seed-small-std",
+            "deep/small-std-tanh",
             r"tanh, $w\sim\mathcal{N}(0,0.01^2)$ (std $0.01$), 100 units, 5 layers",
             "tanh",
             0.01**2,
@@ -537,7 +537,7 @@ def _deep_checks():
             batch=100,
         ),
         _deep(
-            "deep/seed-large-std",
+            "deep/large-std-tanh",
             r"tanh, $w\sim\mathcal{N}(0,1)$ (std $1$), 100 units, 5 layers: saturation",
             "tanh",
             1.0,

@@ -1,6 +1,6 @@
 """The figures, headless (Agg), each written as PDF (papers) and PNG (screens) with one look.
 
-1. ``seed_histograms``: activations in 5 layers of 100 units, the seed's scenarios.
+1. ``five_layer_histograms``: activations in 5 layers of 100 units (the five-layer experiment).
 2. ``variance_depth``: variance against depth, theory lines with Monte Carlo points and CI bars.
 3. ``relu_halving``: z and relu(z) with their second moments marked.
 4. ``constant_init``: hidden units' weights over gradient steps, constant against random init.
@@ -59,8 +59,8 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return written
 
 
-def seed_histograms(out: Path, seed: int) -> list[Path]:
-    """The seed's experiment: activation histograms in 5 layers of 100 units."""
+def five_layer_histograms(out: Path, seed: int) -> list[Path]:
+    """The five-layer experiment: activation histograms in 5 layers of 100 units."""
     plt = _plt()
     width, depth, batch = 100, 5, 1000
     xavier = th.scheme_variance("xavier", width, width)
@@ -100,7 +100,7 @@ def seed_histograms(out: Path, seed: int) -> list[Path]:
         "the other half is at 0)"
     )
     fig.tight_layout()
-    return _save(fig, out, "seed_histograms")
+    return _save(fig, out, "five_layer_histograms")
 
 
 def variance_depth(out: Path, profiles: dict, checks) -> list[Path]:
@@ -217,7 +217,7 @@ def all_figures(out: Path, seed: int, profiles: dict, checks) -> list[Path]:
 
     folder = prepare_dir(Path(out) / "figures")
     written = []
-    written += seed_histograms(folder, seed)
+    written += five_layer_histograms(folder, seed)
     written += variance_depth(folder, profiles, checks)
     written += relu_halving(folder, seed)
     written += constant_init(folder, seed)

@@ -150,7 +150,7 @@ def test_rules_refuse_a_wrong_independence_step():
 
 
 def test_refuses_line_false_under_a_distribution(semantics_only):
-    # The seed's formula without the zero-mean assumption: Var(wx) = Var(w)Var(x) is false in general.
+    # The textbook formula without the zero-mean assumption: Var(wx) = Var(w)Var(x) is false in general.
     # E[w]E[x]^2 where E[w]^2 E[x]^2 belongs: rules and citations are fine, the line is false.
     with pytest.raises(DerivationError, match=r"step 2: under normal it evaluates to"):
         _build(

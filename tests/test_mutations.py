@@ -175,7 +175,7 @@ def _deep_previous_weights(mp):
 
 
 def _deep_var_x_after_relu(mp):
-    """The seed's Var(x) law used for the inputs of a deep layer (they follow a ReLU: not mean zero)."""
+    """The textbook Var(x) law used for the inputs of a deep layer (they follow a ReLU: not mean zero)."""
     first = Nl[L] * Var(Wl[L]) * Var(Xl[L])
     return with_steps(
         "deep-propagation",

@@ -49,9 +49,14 @@ def truncated_normal(refs: dict) -> Derivation:
 
 def selu_constants(refs: dict) -> Derivation:
     """SELU's fixed-point conditions for N(0, 1) input (Klambauer et al. 2017): E[selu(Z)] and E[selu(Z)^2]."""
-    negative = alpha * (sp.exp(t) - 1)
-    mean_lhs = lam * (sp.Integral(t * _PHI, (t, 0, sp.oo)) + sp.Integral(negative * _PHI, (t, -sp.oo, 0)))
-    second_lhs = lam**2 * (sp.Integral(t**2 * _PHI, (t, 0, sp.oo)) + sp.Integral(negative**2 * _PHI, (t, -sp.oo, 0)))
+    bell = sp.exp(-(t**2) / 2)  # the standard normal density is bell / sqrt(2 pi)
+    root = 1 / sp.sqrt(2 * sp.pi)
+    mean_lhs = (lam * root) * (
+        sp.Integral(t * bell, (t, 0, sp.oo)) + alpha * sp.Integral((sp.exp(t) - 1) * bell, (t, -sp.oo, 0))
+    )
+    second_lhs = (lam**2 * root) * (
+        sp.Integral(t**2 * bell, (t, 0, sp.oo)) + alpha**2 * sp.Integral((sp.exp(t) - 1) ** 2 * bell, (t, -sp.oo, 0))
+    )
     erfc_half = sp.erfc(1 / sp.sqrt(2))
     mean = lam * (1 / sp.sqrt(2 * sp.pi) + alpha * (sp.exp(sp.Rational(1, 2)) * erfc_half / 2 - sp.Rational(1, 2)))
     second = lam**2 * (

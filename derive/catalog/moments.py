@@ -12,7 +12,7 @@ HALF = sp.Rational(1, 2)
 
 
 def product_variance(refs: dict) -> Derivation:
-    """Var(wx) for independent w and x (the seed's "second line")."""
+    """Var(wx) for independent w and x (the "second line" of the textbook statement)."""
     general = Var(w) * Var(x) + Var(w) * E(x) ** 2 + E(w) ** 2 * Var(x)
     return Derivation(
         id="product-variance",

@@ -38,7 +38,7 @@ def forward_variance(refs: dict) -> Derivation:
                 ),
             ),
             Chain(
-                title="Mean-zero weights and inputs (the seed's statement)",
+                title="Mean-zero weights and inputs (the textbook statement)",
                 lhs=Var(y),
                 assumptions=(*FORWARD_ASSUMPTIONS, "zero-mean-x"),
                 steps=(
@@ -229,23 +229,23 @@ class StackNetwork:
         return all(sp.simplify(a - b) == 0 for a, b in zip(left, right, strict=True))
 
 
-def _seed_prediction(factor, std, c_value, width=100, depth=5):
-    """Var(y_depth)/Var(y_1) for N(0, std^2) weights: the deep law at the seed's settings."""
+def _five_layer_prediction(factor, std, c_value, width=100, depth=5):
+    """Var(y_depth)/Var(y_1) for N(0, std^2) weights: the deep law in the five-layer experiment."""
     ratio = sp.Product(factor, (ell, 2, L)).subs(L, depth).doit()
     ratio = ratio.replace(lambda e: isinstance(e, Var), lambda e: std**2)
     return ratio.replace(lambda e: isinstance(e, sp.Indexed), lambda e: width).subs(c_phi, c_value)
 
 
-def _seed_notes(factor):
+def _five_layer_notes(factor):
     lines = []
     for label, std in (("small", sp.Rational(1, 100)), ("large", sp.S.One)):
         for act, c_value in (("tanh near $0$", sp.S.One), ("ReLU", sp.Rational(1, 2))):
-            ratio = _seed_prediction(factor, std, c_value)
+            ratio = _five_layer_prediction(factor, std, c_value)
             caveat = ""
             if ratio > 1 and c_value == 1:
                 caveat = r" --- far outside the linear regime: tanh saturates at $\pm1$, its gradients vanish"
             lines.append(
-                rf"The seed's {label} weights, standard deviation ${sp.latex(std)}$ (variance "
+                rf"The five-layer experiment ($100$ units per layer), {label} weights of standard deviation ${sp.latex(std)}$ (variance "
                 rf"${sp.latex(std**2)}$), $100$ units, {act} ($c_\phi={sp.latex(c_value)}$): "
                 rf"$\operatorname{{Var}}(y_5)/\operatorname{{Var}}(y_1)={sp.latex(ratio)}\approx {sp.latex(sp.Float(ratio, 3))}${caveat}."
             )
@@ -295,6 +295,6 @@ def deep_propagation(refs: dict) -> Derivation:
             r"by \eqref{eq:relu-second-moment} or \eqref{eq:leaky-relu-second-moment}; "
             r"in the linear regime $c_\phi=1$. The variance is kept when every factor is $1$, "
             r"which is \eqref{eq:init-schemes}.",
-            *_seed_notes(factor),
+            *_five_layer_notes(factor),
         ),
     )

@@ -18,11 +18,11 @@ _SYMMETRIC = frozenset({"symmetric-z"})
 
 
 def _scheme_symbol(key: str) -> sp.Symbol:
-    return sp.Symbol(rf"\operatorname{{Var}}(w)_{{\mathrm{{{key}}}}}", positive=True)
+    return sp.Symbol(rf"\operatorname{{Var}}(w)_{{\text{{{key}}}}}", positive=True)
 
 
 def _bound_symbol(key: str) -> sp.Symbol:
-    return sp.Symbol(rf"b_{{\mathrm{{{key}}}}}", positive=True)
+    return sp.Symbol(rf"b_{{\text{{{key}}}}}", positive=True)
 
 
 def _phi(activation: str, variable=z):

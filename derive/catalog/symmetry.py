@@ -247,7 +247,7 @@ def zero_init(refs: dict) -> Derivation:
         context=_context("zero"),
         notes=(
             rf"$\phi(0)$ is what every hidden unit outputs: {outputs}; a softmax over $K$ equal logits gives "
-            r"$1/K$ to every class. The seed's ``sigmoid outputs 0'' is wrong: $\sigma(0)=1/2$.",
+            r"$1/K$ to every class. The textbook list's ``sigmoid outputs 0'' is wrong: $\sigma(0)=1/2$.",
             r"So the hidden layer never moves: its gradients are $0$ at the start and stay $0$ "
             r"while $W^{(2)}$ is $0$... and $W^{(2)}$ moves only by $D_k\phi(0)$, which is $0$ for ReLU "
             r"and tanh (then only $b^{(2)}$ learns) and $D_k/2$ for sigmoid (then $W^{(2)}$ leaves $0$, "
