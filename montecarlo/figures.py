@@ -1,7 +1,8 @@
 """The figures, headless (Agg), each written as PDF (papers) and PNG (screens) with one look.
 
 1. ``five_layer_histograms``: activations in 5 layers of 100 units (the five-layer experiment).
-2. ``variance_depth``: variance against depth, theory lines with Monte Carlo points and CI bars.
+2. ``variance_depth``: variance against depth in simulated networks beside the theory: schemes that
+   keep the scale, and mismatches that vanish or explode.
 3. ``relu_halving``: z and relu(z) with their second moments marked.
 4. ``constant_init``: hidden units' weights over gradient steps, constant against random init.
 """
@@ -103,49 +104,88 @@ def five_layer_histograms(out: Path, seed: int) -> list[Path]:
     return _save(fig, out, "five_layer_histograms")
 
 
-def variance_depth(out: Path, profiles: dict, checks) -> list[Path]:
-    """Theory lines with Monte Carlo points and CI bars against depth, per deep check."""
+#: The depth figure's networks: (label, activation, weight variance as f(n), width, panel).
+def _depth_cases():
+    g_tanh = th.forward_gain("tanh")
+    return [
+        ("LeCun, linear", "linear", lambda n: th.scheme_variance("lecun", n, n), 256, 0),
+        ("He, ReLU", "relu", lambda n: th.scheme_variance("he", n, n), 256, 0),
+        (rf"tanh at its gain {g_tanh:.3f}", "tanh", lambda n: g_tanh**2 / n, 256, 0),
+        ("LeCun, ReLU: halves", "relu", lambda n: th.scheme_variance("lecun", n, n), 256, 1),
+        ("He, tanh", "tanh", lambda n: th.scheme_variance("he", n, n), 256, 1),
+        ("std 0.01, tanh", "tanh", lambda n: 0.01**2, 100, 1),
+        ("std 1, tanh", "tanh", lambda n: 1.0, 100, 1),
+    ]
+
+
+DEPTH = 20
+
+
+def variance_depth(out: Path, seed: int) -> list[Path]:
+    """A teaching figure: E[y_l^2] against depth, wide-limit theory (lines) and the mean of 8 simulated
+    networks (markers), for schemes that keep the scale (top) and mismatches that vanish or explode
+    (bottom). One column wide, text at 8 pt."""
     plt = _plt()
-    deep = [c for c in checks if c.network is not None and not c.network.rescale and c.id in profiles]
-    if not deep:
-        return []
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig, axes = plt.subplots(2, 1, figsize=(3.5, 5.2), sharex=True)
     markers = "osD^vP*X"
-    for index, check in enumerate(deep):
-        net = check.network
-        est = profiles[check.id][:-1] if (net.layer_factor is not False or net.exact_map) else profiles[check.id]
-        layers = np.arange(1, len(est) + 1)
-        values = np.array([e.value for e in est])
-        err = np.array([[e.value - e.ci_low for e in est], [e.ci_high - e.value for e in est]])
-        color = COLORS[index % len(COLORS)]
-        if net.backward:
-            factor = th.backward_factor(net.activation, net.slope)
-            dims = sim.layer_dims(net.width, net.depth)
-            var_ws = np.broadcast_to(np.asarray(net.var_w, dtype=float), (net.depth,))
-            theory = [1.0]
-            for layer in range(len(est) - 1, 0, -1):  # through layer l's weights: fan-out dims[l + 1]
-                theory.append(float(th.backward_variance()(dims[layer + 1], var_ws[layer], theory[-1])) * factor)
-            theory = theory[::-1]
-        else:
-            theory = th.layer_second_moments(net.activation, net.width, net.var_w, net.depth, slope=net.slope)
-        label = check.id.removeprefix("deep/")
-        ax.plot(layers, theory, color=color, lw=1.2, label=f"{label} (theory)")
-        ax.errorbar(
-            layers,
-            values,
-            yerr=np.abs(err),
-            fmt=markers[index % len(markers)],
-            ms=3,
-            color=color,
-            elinewidth=0.8,
-            capsize=1.5,
+    layers = np.arange(1, DEPTH + 1)
+    for index, (label, activation, variance, width, panel) in enumerate(_depth_cases()):
+        ax = axes[panel]
+        var_w = float(variance(width))
+        theory = np.array(th.layer_second_moments(activation, width, var_w, DEPTH))
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(11, index)))
+        runs = np.array(
+            [
+                sim.mlp(rng, width=width, depth=DEPTH, batch=128, activation_name=activation, var_w=var_w)
+                for _ in range(8)
+            ]
         )
-    ax.set_yscale("log")
-    ax.set_xlabel("layer $l$ (backward: gradient at layer $l$)")
-    ax.set_ylabel(r"$\mathbb{E}[y_l^2]$")
-    ax.set_title("Variance against depth: theory (lines), Monte Carlo mean and 99.9% CI (points)")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
+        simulated = runs.mean(axis=0)
+        color = COLORS[index % len(COLORS)]
+        shown = simulated > 1e-30  # float32 arithmetic underflows below that
+        ax.plot(layers, theory, color=color, lw=1.1)
+        ax.plot(
+            layers[shown][::2],
+            simulated[shown][::2],
+            markers[index % len(markers)],
+            ms=3.2,
+            color=color,
+            mfc="white" if panel == 0 else color,
+            mew=0.9,
+        )
+        # a direct label at the line's last visible point
+        visible = np.nonzero(theory > 1e-13)[0]
+        end = visible[-1] if len(visible) else 0
+        offset = {0: 6, 1: 0, 2: -6}.get(index, 0) if panel == 0 else 0
+        ax.annotate(
+            label,
+            (layers[end], theory[end]),
+            xytext=(3, offset),
+            textcoords="offset points",
+            fontsize=7,
+            color=color,
+            va="center",
+            ha="left" if end == DEPTH - 1 else "left",
+        )
+    for ax, title in zip(
+        axes, ("(a) schemes that keep the scale", "(b) mismatches that vanish or explode"), strict=True
+    ):
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.set_ylabel(r"$\mathbb{E}[y_l^2]$", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.set_xlim(0.5, DEPTH * 1.95)
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    axes[0].set_ylim(0.5, 3.2)
+    axes[0].yaxis.set_major_locator(FixedLocator([0.5, 1, 2, 3]))
+    axes[0].yaxis.set_minor_locator(NullLocator())
+    axes[0].yaxis.set_major_formatter(ScalarFormatter())
+    axes[1].set_ylim(1e-13, 1e4)
+    axes[1].set_xlabel("layer $l$", fontsize=8)
+    axes[1].set_xticks([1, 5, 10, 15, 20])
+    fig.text(0.99, 0.005, "lines: wide-limit theory; markers: mean of 8 networks", fontsize=7, ha="right", va="bottom")
+    fig.tight_layout(h_pad=0.6)
     return _save(fig, out, "variance_depth")
 
 
@@ -218,7 +258,7 @@ def all_figures(out: Path, seed: int, profiles: dict, checks) -> list[Path]:
     folder = prepare_dir(Path(out) / "figures")
     written = []
     written += five_layer_histograms(folder, seed)
-    written += variance_depth(folder, profiles, checks)
+    written += variance_depth(folder, seed)
     written += relu_halving(folder, seed)
     written += constant_init(folder, seed)
     return written
