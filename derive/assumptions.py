@@ -60,6 +60,11 @@ _ALL = (
         "each layer feeds the next; its weights are independent of its inputs",
     ),
     Assumption(
+        "homogeneous-phi",
+        r"$\phi(s t) = s\,\phi(t)$ for $s > 0$ (linear, ReLU, leaky ReLU, $|t|$)",
+        "the activation is positively homogeneous, so E[phi(z)^2] is a fixed multiple of E[z^2]",
+    ),
+    Assumption(
         "variance-preserving",
         r"$\operatorname{Var}(y_l) = \operatorname{Var}(y_{l-1})$ is the goal",
         "the initialization should keep the variance constant across layers",

@@ -23,7 +23,7 @@ import sympy as sp
 
 from . import latex
 from .assumptions import ASSUMPTIONS
-from .rules import RULES, Context, same
+from .rules import RULES, Context, _role, same
 
 
 class DerivationError(ValueError):
@@ -132,7 +132,11 @@ def _source(d: Derivation, chain: Chain, index: int, step: Step) -> Chain:
         _fail(d, chain, index, "a 'result' step must name the result it uses (ref=...)")
     ident, _, key = step.ref.partition(":")
     if ident == d.id:
-        source = next((c for c in d.chains if c.key == key), None)
+        # only a chain listed before this one: a chain cannot prove itself, nor two chains each other
+        earlier = d.chains[: d.chains.index(chain)]
+        source = next((c for c in earlier if c.key == key), None)
+        if source is None and any(c.key == key for c in d.chains):
+            _fail(d, chain, index, f"{step.ref!r} is not an earlier chain of this derivation (no circular proofs)")
     else:
         other = d.refs.get(ident)
         source = None
@@ -151,6 +155,9 @@ def _step_follows(d: Derivation, chain: Chain, index: int, step: Step, before) -
     if rule.key == "result":
         source = _source(d, chain, index, step)
         subs = step.subs or {}
+        for old, new in subs.items():
+            if _role(old) is not None and _role(new) is not None and _role(old) != _role(new):
+                return f"the substitution {old} -> {new} changes a {_role(old)} into a {_role(new)}"
         lhs = sp.S(source.lhs).xreplace(subs)
         rhs = sp.S(source.result.rhs).xreplace(subs)
         if not before.has(lhs):
@@ -263,14 +270,26 @@ def _check_needed(d: Derivation, chain: Chain):
     the chain's other assumptions) makes the result false."""
     assumptions = frozenset(chain.assumptions)
     points = _size_points(d)
+    used = {key for step in chain.steps for key in step.cites}
     for key in chain.assumptions:
         breakers = [m for m in d.models if key in getattr(m, "can_violate", frozenset())]
         if not breakers:
+            if key not in used:
+                raise DerivationError(
+                    f"{_where(d, chain)}: assumption {key!r} is stated but no step uses it and no model can show "
+                    "it is needed; drop it"
+                )
             continue
         weaker = assumptions - {key}
         breakers = [m for m in breakers if m.applies(weaker)]
         if not breakers:
-            continue  # implied by the others (symmetric-z by gaussian-z): no model breaks it alone
+            # no model breaks it alone (symmetric-z is implied by gaussian-z): then a step must use it
+            if key not in used:
+                raise DerivationError(
+                    f"{_where(d, chain)}: assumption {key!r} is stated but no step uses it and no model can show "
+                    "it is needed on its own; drop it"
+                )
+            continue
         refuted = False
         for model in breakers:
             for point in points if not getattr(model, "sizes_own", False) else [{}]:

@@ -105,6 +105,8 @@ def _integrals_linear(expr):
     """Every integral written as a sum of constant * Integral(term): terms compare by identity."""
 
     def split(integral):
+        if len(integral.limits) != 1:
+            raise ValueError("multiple integrals are not supported by the rules: write them nested")
         (var, *_bounds) = integral.limits[0]
         total = sp.S.Zero
         for term in sp.Add.make_args(sp.expand(integral.function)):
@@ -161,6 +163,8 @@ def _split_at_zero(expr, fold: bool):
     """
 
     def split(integral):
+        if len(integral.limits) != 1:
+            raise ValueError("multiple integrals are not supported by the rules: write them nested")
         var, low, high = integral.limits[0]
         if var != t:
             return integral
@@ -256,7 +260,7 @@ def _independence(expr, ctx):
 def _weight_factor(body, variables):
     """(the weight factor, the rest) of a summand w[...] * rest, where the weight's indices are all
     the summation variables (so distinct terms have distinct weights); else None."""
-    if not isinstance(body, sp.Mul):
+    if not isinstance(body, sp.Mul) or len(set(variables)) != len(variables):
         return None
     weights = [f for f in body.args if isinstance(f, sp.Indexed) and _role(f) == "w"]
     if len(weights) != 1 or not set(variables) <= set(weights[0].indices):
@@ -296,6 +300,11 @@ def _uncorrelated_sum(expr, ctx):
 def _identical(expr, ctx):
     """sum over a range of Var(f(w_i, r_i)) = (range size) Var(f(w, r)) when the pairs are identically
     distributed: weights under iid-w, inputs under iid-x, gradients under indep-grad."""
+    partners = set()
+    if "indep-wx" in ctx.cites:
+        partners.add("x")
+    if "indep-grad" in ctx.cites:
+        partners.add("g")
     allowed = {}
     if "iid-w" in ctx.cites:
         allowed[W] = w
@@ -308,6 +317,12 @@ def _identical(expr, ctx):
         body = e.function
         if not isinstance(body, (Var, E)):
             return e
+        atoms = [s for s in random_atoms(body) if isinstance(s, sp.Indexed)]
+        if len({s.base for s in atoms}) != len(atoms):
+            return e  # two draws of the same base (w_i and w_{i+1}): not one identically distributed term
+        roles = {_role(s) for s in atoms}
+        if "w" in roles and (roles - {"w"}) - partners:
+            return e  # weights with inputs or gradients: identical pairs need their independence too
         plain = body.replace(lambda s: isinstance(s, sp.Indexed) and s.base in allowed, lambda s: allowed[s.base])
         variables = [lim[0] for lim in e.limits]
         if any(plain.has(v) for v in variables):
@@ -358,7 +373,20 @@ def _verify_unroll(before, after, ctx):
     closed = sp.S(after)
     if not closed.has(L):
         return "the closed form does not depend on the depth L"
-    if not same(closed.subs(L, 1).doit(), Var(Yl[1])):
+    # The induction itself, with L symbolic: the closed form must be A * prod_{l=2}^{L} g(l) with A free
+    # of L, g(L) the recurrence's own factor F(L) and A = Var(y_1) (the empty product at L = 1).
+    products = [p for p in closed.atoms(sp.Product) if p.has(L)]
+    if len(products) != 1:
+        return "the closed form must be one product over the layers l = 2..L times a factor free of L"
+    (product,) = products
+    (variable, lower, upper) = product.limits[0]
+    head = sp.simplify(closed / product)
+    if head.has(L) or lower != 2 or upper != L:
+        return "the closed form must be Var(y_1) times prod_{l=2}^{L} of the per-layer factor"
+    factor = sp.simplify(sp.S(before) / Var(Yl[L - 1]))
+    if factor.has(Var(Yl[L - 1])) or not same(product.function.subs(variable, L), factor):
+        return "the product's factor is not the recurrence's factor F(L)"
+    if not same(head, Var(Yl[1])):
         return "the closed form is not Var(y_1) at L = 1"
     for depth in range(2, 7):
         stepped = sp.S(before).xreplace({Var(Yl[L - 1]): closed.subs(L, L - 1)}).subs(L, depth).doit()
@@ -385,8 +413,8 @@ def _backward_condition(ctx, value):
 
 def _verify_solve(condition):
     def verify(before, after, ctx):
-        if not isinstance(before, sp.Symbol):
-            return "a solve step starts from the unknown variance alone"
+        if not isinstance(before, sp.Symbol) or before != ctx.chain.lhs:
+            return "a solve step starts from the chain's unknown variance alone"
         factor = condition(ctx, after)
         if not same(factor, 1):
             return f"substituted into the law, the per-layer factor is {sp.simplify(factor)}, not 1"
@@ -401,6 +429,8 @@ def _verify_monotone(before, after, ctx):
     if not isinstance(before, sp.Limit):
         return "the line before is not a limit"
     inner, var = before.args[0], before.args[1]
+    if before.args[2] != sp.oo:
+        return "monotone convergence is used here only for a limit at +oo (an increasing integrand)"
     integrals = list(inner.atoms(sp.Integral))
     if len(integrals) != 1:
         return "the limit must hold exactly one integral"
@@ -419,6 +449,8 @@ def _verify_monotone(before, after, ctx):
 
 def _verify_compromise(before, after, ctx):
     """Glorot and Bengio's eq. 12: 1/Var(w) is the mean of the two conditions' 1/Var(w)."""
+    if before != ctx.chain.lhs:
+        return "the compromise is stated for the chain's own variance, as its first step"
     forward, backward = ctx.derivation.context["compromise"][ctx.chain.key]
     expected = compromise(forward, backward)
     if not same(after, expected):
@@ -429,6 +461,8 @@ def _verify_compromise(before, after, ctx):
 def _verify_solve_bound(before, after, ctx):
     """b solves Var(U(-b, b)) = v_w, with Var(U(-b, b)) the chain's own derived value."""
     variance = ctx.derivation.chain("").result.rhs
+    if not sp.S(after).is_positive:
+        return "the bound b of U(-b, b) is the positive root"
     if not same(variance.subs(b_u, after), v_w):
         return "Var(U(-b, b)) at this b is not Var(w)"
     return None
@@ -470,7 +504,13 @@ RULES: dict[str, Rule] = {
             {"iid-w", "zero-mean-w", "indep-grad"},
             rewrite=_uncorrelated_sum,
         ),
-        _rule("identical", "identical distribution", {"iid-w", "iid-x"}, {"iid-w", "indep-grad"}, rewrite=_identical),
+        _rule(
+            "identical",
+            "identical distribution",
+            {"iid-w", "iid-x", "indep-wx"},
+            {"iid-w", "indep-grad"},
+            rewrite=_identical,
+        ),
         _rule("zero-mean-w", "mean-zero weights", {"zero-mean-w"}, rewrite=_zero_mean("w")),
         _rule("zero-mean-x", "mean-zero inputs", {"zero-mean-x"}, rewrite=_zero_mean("x")),
         _rule("zero-mean-grad", "mean-zero gradients", {"zero-mean-grad"}, rewrite=_zero_mean("g")),
@@ -480,7 +520,7 @@ RULES: dict[str, Rule] = {
         _rule(
             "activation-factor",
             "activation factor",
-            {"symmetric-w", "zero-mean-w", "layer-stack"},
+            {"symmetric-w", "zero-mean-w", "layer-stack", "homogeneous-phi"},
             rewrite=_activation_factor,
         ),
         _rule("unroll", "induction over layers", {"layer-stack"}, verify=_verify_unroll),

@@ -203,7 +203,8 @@ class Family:
             for s in expr.atoms(sp.Indexed):
                 if s.base == base and all(i.is_Integer for i in s.indices):
                     own = W[s.indices]
-                    partner[s] = partner.get(s, s) + _RHO * (own**2 - mu_w2)
+                    # a different strength for each i: the pairs (w_i, x_i) are not identically distributed
+                    partner[s] = partner.get(s, s) + _RHO * sum(s.indices) * (own**2 - mu_w2)
             partner[plain] = plain + _RHO * (w**2 - mu_w2)
         # One simultaneous replacement: an input depends on its weight's own draw w'_i (so E[x] is kept).
         table = {**partner, **weights}
@@ -331,7 +332,9 @@ class LargeScale:
         return "gaussian-z" in assumptions
 
     def handles(self, chain) -> bool:
-        return sp.S(chain.lhs).has(sp.Limit)
+        limits = [e for line in chain.lines for e in sp.S(line).atoms(sp.Limit)]
+        # a limit sigma -> +oo only: evaluating at a large sigma says nothing about any other limit
+        return bool(limits) and all(e.args[1] == sigma and e.args[2] == sp.oo for e in limits)
 
     def evaluate(self, expr, assumptions):
         expr = sp.S(expr).replace(lambda e: isinstance(e, sp.Limit), lambda e: e.args[0])

@@ -618,6 +618,12 @@ def _constant_measure(activation, rng, random=False):
     return passed, out["row_spread"], out
 
 
+def _symmetry_broken(activation, init, rng):
+    out = sim.two_layer_training(rng, init=init, activation_name=activation)
+    full = min(6, 4)  # two_layer_training's W1 is 6 x 4
+    return out["rank"] == full and out["row_spread"] > 1e-6, out["row_spread"], out
+
+
 def _exact_checks():
     out = []
     for act in ("relu", "tanh", "sigmoid"):
@@ -632,6 +638,17 @@ def _exact_checks():
                 samples=50,
             )
         )
+    out.append(
+        ExactCheck(
+            id="constant-init/random-breaks-symmetry",
+            derivation="constant-init:random-init",
+            claim=r"random init: the rows of $W^{(1)}$ get distinct gradients and $W^{(1)}$ stays full rank",
+            measure=partial(_symmetry_broken, "tanh", "random"),
+            control_claim="constant init breaks the symmetry too",
+            control=partial(_symmetry_broken, "tanh", "constant"),
+            samples=50,
+        )
+    )
     for act in ("tanh", "sigmoid"):
         out.append(
             ExactCheck(

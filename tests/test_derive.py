@@ -203,3 +203,42 @@ def test_refuses_single_model():
 def test_jupyter_repr():
     tex = get("forward-variance")._repr_latex_()
     assert r"\begin{aligned}" in tex and r"\operatorname{Var}" in tex
+
+
+# --- rule soundness (found by a hostile review; each rewrite must refuse what is not an identity) ---
+
+
+def _one_step(lhs, step, assumptions, models=STANDARD_FAMILIES):
+    return Derivation(
+        id="probe",
+        title="t",
+        summary="s",
+        chains=(Chain(lhs=lhs, assumptions=assumptions, steps=(step,)),),
+        models=models,
+        sizes={n: (2, 3, 5)},
+    )
+
+
+def test_identical_refuses_two_draws_of_one_base():
+    from derive.expr import W, i
+
+    lhs = sp.Sum(Var(W[i] * W[i + 1]), (i, 1, n))
+    with pytest.raises(DerivationError, match=r"step 1 \(identical\): the line does not follow"):
+        _one_step(lhs, Step(n * Var(w**2), "identical", ("iid-w", "iid-x", "indep-wx")), ("iid-w", "iid-x", "indep-wx"))
+
+
+def test_monotone_convergence_only_at_infinity():
+    from derive.rules import RULES
+
+    s = sp.Symbol("s", positive=True)
+    t = sp.Symbol("t", real=True)
+    before = sp.Limit(sp.Integral(s, (t, 0, sp.oo)), s, 0)
+    assert "only for a limit at +oo" in RULES["monotone-convergence"].verify(before, sp.S.Zero, None)
+
+
+def test_multiple_integrals_are_not_canonicalised_as_single_ones():
+    from derive.rules import same
+
+    s, t = sp.symbols("s t", real=True)
+    with pytest.raises(ValueError, match="multiple integrals"):
+        same(sp.Integral(s * t, (t, 0, 1), (s, 0, 1)), s / 2)

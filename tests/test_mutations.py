@@ -461,13 +461,13 @@ MUTATIONS = (
     _rule(
         "deep:product from l=1",
         "deep-propagation",
-        r"chain 'main', step 3 \(unroll\): the closed form is not Var\(y_1\) at L = 1",
+        r"chain 'main', step 3 \(unroll\): the closed form must be Var\(y_1\) times prod_\{l=2\}",
         lambda mp: _deep_lines(sp.Product(Nl[ell] * Var(Wl[ell]) * c_phi, (ell, 1, L))),
     ),
     _rule(
         "deep:Var(w_l)->Var(w_l)^2",
         "deep-propagation",
-        r"chain 'main', step 3 \(unroll\): the closed form does not satisfy the recurrence",
+        r"chain 'main', step 3 \(unroll\): the product's factor is not the recurrence's factor",
         lambda mp: _deep_lines(sp.Product(Nl[ell] * Var(Wl[ell]) ** 2 * c_phi, (ell, 2, L))),
     ),
     _rule(
@@ -670,7 +670,74 @@ FORMER_BLIND_SPOTS = (
         _he_backward_in_table,
         reason="He et al. 2015, eq. 10 states 2/n_in: the published-statements model refuses 2/n_out",
     ),
+    # Found by a hostile review of the checker (each was accepted before the fix named in its reason).
+    Mutation(
+        "review:a chain cites itself (wrong deep closed form)",
+        "deep-propagation",
+        r"chain 'main', step 1 \(result\): 'deep-propagation' is not an earlier chain",
+        "rule",
+        lambda mp: _self_cited_deep(),
+        reason="a result step may cite only an earlier chain of its own derivation",
+    ),
+    Mutation(
+        "review:unroll closed form wrong only from L = 7",
+        "deep-propagation",
+        r"chain 'main', step 3 \(unroll\): the closed form must be Var\(y_1\) times",
+        "rule",
+        lambda mp: _deep_lines(
+            sp.Product(Nl[ell] * Var(Wl[ell]) * c_phi, (ell, 2, L))
+            + sp.Mul(*[(L - m) for m in range(1, 7)]) / Var(Yl[1])
+        ),
+        reason="unroll is checked as an induction with L symbolic, not at depths 2..6 only",
+    ),
+    Mutation(
+        "review:a zero-init gradient written for output 2 only",
+        "zero-init",
+        r"chain 'output-weights'",
+        "rule",
+        lambda mp: with_lines("zero-init", "output-weights", {k_sym: 2}),
+        reason="the network models differ in the input i and output k they look at",
+    ),
+    Mutation(
+        "review:gaussian-z added to the deep chain",
+        "deep-propagation",
+        r"chain 'main'(: needs at least two concrete models|: assumption 'gaussian-z' is stated but no step uses)",
+        "needed",
+        lambda mp: assume("deep-propagation", "", add=("gaussian-z",)),
+        reason="an assumption no model can break must be used by a step",
+    ),
+    Mutation(
+        "review:symmetric-w added to the leaky chain",
+        "leaky-relu-second-moment",
+        r"assumption 'symmetric-w' is stated but no step uses it",
+        "needed",
+        lambda mp: assume("leaky-relu-second-moment", "", add=("symmetric-w",)),
+        reason="an assumption no applicable model can break alone must be used by a step",
+    ),
+    Mutation(
+        "review:homogeneity dropped from the deep law",
+        "deep-propagation",
+        r"chain 'main', step 2 \(activation-factor\): the rule needs",
+        "rule",
+        lambda mp: _deep_without_homogeneity(),
+        reason="the activation factor needs a positively homogeneous phi (a capped ReLU breaks the law)",
+    ),
 )
+
+
+def _self_cited_deep():
+    deep = derive.get("deep-propagation").chain("")
+    wrong = deep.steps[-1].expr * (1 + (L - 2) * (L - 3))
+    return with_chain("deep-propagation", "", steps=(Step(wrong, "result", deep.assumptions, ref="deep-propagation"),))
+
+
+def _deep_without_homogeneity():
+    d = derive.get("deep-propagation")
+    chain = d.chain("")
+    steps = list(chain.steps)
+    steps[1] = dataclasses.replace(steps[1], cites=tuple(c for c in steps[1].cites if c != "homogeneous-phi"))
+    kept = tuple(a for a in chain.assumptions if a != "homogeneous-phi")
+    return with_chain("deep-propagation", "", steps=tuple(steps), assumptions=kept)
 
 
 def _ids(cases):

@@ -31,7 +31,7 @@ def forward_variance(refs: dict) -> Derivation:
                 assumptions=FORWARD_ASSUMPTIONS,
                 steps=(
                     Step(sp.Sum(Var(W[i] * X[i]), (i, 1, n)), "uncorrelated-sum", ("iid-w", "zero-mean-w", "indep-wx")),
-                    Step(n * Var(w * x), "identical", ("iid-w", "iid-x")),
+                    Step(n * Var(w * x), "identical", ("iid-w", "iid-x", "indep-wx")),
                     Step(
                         n * Var(w) * E(x**2), "result", ("indep-wx", "zero-mean-w"), ref="product-variance:zero-mean-w"
                     ),
@@ -113,6 +113,7 @@ _ACTIVATIONS = {
     "linear": lambda v: v,
     "relu": lambda v: v if v > 0 else 0,
     "leaky_relu": lambda v: v if v > 0 else Fraction(v) / 5,
+    "capped_relu": lambda v: min(max(v, 0), 1),  # ReLU6-like: not positively homogeneous
 }
 _WEIGHT_LAWS = {
     # (values, probabilities) of w / s_l: symmetric; skewed with mean 0; symmetric shifted off 0.
@@ -186,7 +187,7 @@ class StackNetwork:
 
     ``weights``: "symmetric" satisfies every assumption of the deep law; "skewed" (mean zero, not
     symmetric) breaks only symmetric-w; "shifted" breaks zero-mean-w. Each line is evaluated at the
-    depths L = 2, 3, 4 (a vector of values), and c_phi is the network's own activation's
+    depths L = 2 and 3 (a vector of values), and c_phi is the network's own activation's
     E[phi(v)^2]/E[v^2] for a symmetric v, so a dropped or wrong activation factor shows.
     """
 
@@ -200,12 +201,25 @@ class StackNetwork:
 
     @property
     def can_violate(self):
-        broken = {"symmetric": frozenset(), "skewed": frozenset({"symmetric-w"}), "shifted": frozenset({"zero-mean-w"})}
-        # after a ReLU or leaky ReLU the next layer's inputs have a non-zero mean
-        return broken[self.weights] | (frozenset({"zero-mean-x"}) if self.activation != "linear" else frozenset())
+        broken = {
+            "symmetric": frozenset(),
+            "skewed": frozenset({"symmetric-w"}),
+            # shifted weights are neither mean-zero nor symmetric about 0
+            "shifted": frozenset({"zero-mean-w", "symmetric-w"}),
+        }[self.weights]
+        if self.activation != "linear":  # after a ReLU the next layer's inputs have a non-zero mean
+            broken |= {"zero-mean-x"}
+        if self.activation == "capped_relu":
+            broken |= {"homogeneous-phi"}
+        return broken
+
+    #: What these networks satisfy at all: a chain stating anything else is not about them.
+    SATISFIES = frozenset(
+        {"indep-wx", "iid-w", "iid-x", "zero-mean-w", "zero-mean-x", "symmetric-w", "layer-stack", "homogeneous-phi"}
+    )
 
     def applies(self, assumptions) -> bool:
-        return not (self.can_violate & assumptions)
+        return set(assumptions) <= self.SATISFIES and not (self.can_violate & set(assumptions))
 
     def _c_phi(self):
         phi = _ACTIVATIONS[self.activation]
@@ -263,7 +277,7 @@ def deep_propagation(refs: dict) -> Derivation:
         chains=(
             Chain(
                 lhs=Var(Yl[L]),
-                assumptions=(*FORWARD_ASSUMPTIONS, "symmetric-w", "layer-stack"),
+                assumptions=(*FORWARD_ASSUMPTIONS, "symmetric-w", "layer-stack", "homogeneous-phi"),
                 steps=(
                     Step(
                         Nl[L] * Var(Wl[L]) * E(Xl[L] ** 2),
@@ -275,7 +289,7 @@ def deep_propagation(refs: dict) -> Derivation:
                     Step(
                         Nl[L] * Var(Wl[L]) * c_phi * Var(Yl[L - 1]),
                         "activation-factor",
-                        ("symmetric-w", "zero-mean-w", "layer-stack"),
+                        ("symmetric-w", "zero-mean-w", "layer-stack", "homogeneous-phi"),
                     ),
                     Step(Var(Yl[1]) * sp.Product(factor, (ell, 2, L)), "unroll", ("layer-stack",)),
                 ),
@@ -288,6 +302,7 @@ def deep_propagation(refs: dict) -> Derivation:
             StackNetwork("linear"),
             StackNetwork("relu", "skewed"),
             StackNetwork("relu", "shifted"),
+            StackNetwork("capped_relu"),
         ),
         notes=(
             r"$y_{l-1}=\sum_i w_i x_i$ is symmetric about $0$ when the $w_i$ are (they are independent of "

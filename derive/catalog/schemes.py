@@ -312,7 +312,7 @@ def conv_fan(refs: dict) -> Derivation:
                         "uncorrelated-sum",
                         ("iid-w", "zero-mean-w", "indep-wx"),
                     ),
-                    Step(fan_in * Var(w * x), "identical", ("iid-w", "iid-x")),
+                    Step(fan_in * Var(w * x), "identical", ("iid-w", "iid-x", "indep-wx")),
                     Step(
                         fan_in * Var(w) * E(x**2),
                         "result",

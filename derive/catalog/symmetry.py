@@ -6,6 +6,7 @@ ell(yhat), for generic widths n_in, m, K. D_k = d ell / d yhat_k.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import sympy as sp
@@ -37,9 +38,13 @@ GB1 = sp.Symbol(r"\frac{\partial \ell}{\partial b^{(1)}_{j}}")
 GW2 = sp.Symbol(r"\frac{\partial \ell}{\partial W^{(2)}_{kj}}")
 GB2 = sp.Symbol(r"\frac{\partial \ell}{\partial b^{(2)}_{k}}")
 NEXT_W1 = sp.Symbol(r"W^{(1)\prime}_{ji}")
+jp = sp.Symbol("j'", integer=True, positive=True)  # another hidden unit
+GW1_OTHER = sp.Symbol(r"\frac{\partial \ell}{\partial W^{(1)}_{j'i}}")
 
 PRE = sp.Sum(W1[j, i] * XIN[i], (i, 1, n_in)) + B1[j]
 BACK = sp.Sum(D[k] * W2[k, j], (k, 1, K))
+PRE_OTHER = sp.Sum(W1[jp, i] * XIN[i], (i, 1, n_in)) + B1[jp]
+BACK_OTHER = sp.Sum(D[k] * W2[k, jp], (k, 1, K))
 
 
 _NETWORKS: dict = {}
@@ -53,6 +58,8 @@ class NetworkModel:
     activation: str
     init: str
     unit: int = 2  # which hidden unit j is looked at (two models with different j show independence)
+    input_index: int = 1  # which input i and which output k: models differ in each, so that a line
+    output_index: int = 2  # written for one i or k only (x_1 for x_i) is refuted
     sizes_own = True  # a concrete network: n_in = 2, m = 3, K = 2
 
     @property
@@ -60,7 +67,10 @@ class NetworkModel:
         return f"{self.init} init, {self.activation}, unit j={self.unit}"
 
     def applies(self, assumptions) -> bool:
-        return True
+        # a network at zero or constant init is a model only of chains that assume that init
+        if self.init == "generic":
+            return not ({"zero-init", "constant-init"} & set(assumptions))
+        return f"{self.init}-init" in assumptions or not ({"zero-init", "constant-init"} & set(assumptions))
 
     def _params(self, sizes):
         if self.init == "generic":  # every parameter its own symbol: the chain rule at any point
@@ -94,7 +104,7 @@ class NetworkModel:
         if cached is not None:
             return cached
         sizes = {n_in: 2, m: 3, K: 2}
-        idx = {j: self.unit, i: 1, k: 2}
+        idx = {j: self.unit, jp: self.unit % 3 + 1, i: self.input_index, k: self.output_index}
         fn = ACTIVATIONS[self.activation].expr
         act = sp.Lambda(t, fn)
         dact = sp.Lambda(t, sp.diff(fn, t))
@@ -116,7 +126,7 @@ class NetworkModel:
         def at_init(e):
             return sp.S(sp.S(e).xreplace(values)).doit()
 
-        jj, ii, kk = self.unit, 1, 2
+        jj, ii, kk = self.unit, self.input_index, self.output_index
         placeholders = {
             Z: at_init(zs[jj]),
             H: at_init(act(zs[jj])),
@@ -124,6 +134,7 @@ class NetworkModel:
             GB1: at_init(sp.diff(loss, Q1[jj])),
             GW2: at_init(sp.diff(loss, P2[kk, jj])),
             GB2: at_init(sp.diff(loss, Q2[kk])),
+            GW1_OTHER: at_init(sp.diff(loss, P1[self.unit % 3 + 1, ii])),
         }
         placeholders[NEXT_W1] = at_init(P1[jj, ii]) - eta * placeholders[GW1]
         grads_out = {c: at_init(yhat[c] - target[c]) for c in range(1, 3)}  # d loss / d yhat_c
@@ -143,7 +154,8 @@ class NetworkModel:
             return True
         free = sorted(diff.atoms(sp.Indexed) | diff.atoms(sp.Symbol), key=sp.default_sort_key)
         for seed in (3, 5, 7):
-            point = {s: sp.Rational(seed * (n + 2), 11 + n) * (-1) ** n for n, s in enumerate(free)}
+            draw = random.Random(seed)  # independent rationals for every symbol (not one ray of points)
+            point = {s: sp.Rational(draw.randint(-40, 40), draw.randint(7, 23)) for s in free}
             value = diff.xreplace(point)
             if abs(sp.N(value, 40)) > 1e-30:
                 return False
@@ -151,13 +163,16 @@ class NetworkModel:
 
 
 def _models(init):
-    return tuple(NetworkModel(act, init, unit) for act, unit in (("tanh", 1), ("sigmoid", 3), ("tanh", 3)))
+    return tuple(
+        NetworkModel(act, init, unit, i_index, k_index)
+        for act, unit, i_index, k_index in (("tanh", 1, 1, 2), ("sigmoid", 3, 2, 1), ("tanh", 3, 2, 2))
+    )
 
 
 def _chain_rule(before, after):
     """The chain rule checked on concrete networks at a generic point (every parameter a free symbol):
     SymPy differentiates the loss, and both lines must agree there."""
-    for model in (NetworkModel("tanh", "generic", 1), NetworkModel("sigmoid", "generic", 3)):
+    for model in (NetworkModel("tanh", "generic", 1, 1, 2), NetworkModel("sigmoid", "generic", 3, 2, 1)):
         if not model.same(model.evaluate(before, frozenset()), model.evaluate(after, frozenset())):
             return f"the two lines differ on a {model.activation} network at a generic point"
     return None
@@ -236,14 +251,18 @@ def zero_init(refs: dict) -> Derivation:
             ),
             Chain(
                 key="output-bias",
-                title="Output biases",
+                title="Output biases (at any initialization)",
                 lhs=GB2,
-                assumptions=base,
+                assumptions=("differentiable",),
                 steps=(Step(D[k], "chain-rule", ("differentiable",)),),
             ),
         ),
         refs=refs,
-        models=_models("zero"),
+        models=(
+            *_models("zero"),
+            NetworkModel("tanh", "generic", 1, 2, 1),
+            NetworkModel("sigmoid", "generic", 2, 1, 2),
+        ),
         context=_context("zero"),
         notes=(
             rf"$\phi(0)$ is what every hidden unit outputs: {outputs}; a softmax over $K$ equal logits gives "
@@ -296,6 +315,19 @@ def constant_init(refs: dict) -> Derivation:
                 ),
             ),
             Chain(
+                key="random-init",
+                title="Random weights: two units' gradients differ",
+                lhs=GW1 - GW1_OTHER,
+                assumptions=("differentiable",),
+                steps=(
+                    Step(
+                        (BACK * dphi(PRE) - BACK_OTHER * dphi(PRE_OTHER)) * XIN[i],
+                        "chain-rule",
+                        ("differentiable",),
+                    ),
+                ),
+            ),
+            Chain(
                 title="One gradient step keeps the rows equal",
                 lhs=NEXT_W1,
                 assumptions=base,
@@ -306,13 +338,20 @@ def constant_init(refs: dict) -> Derivation:
             ),
         ),
         refs=refs,
-        models=_models("constant"),
+        models=(
+            *_models("constant"),
+            NetworkModel("tanh", "generic", 1, 2, 1),
+            NetworkModel("sigmoid", "generic", 2, 1, 2),
+        ),
         context=_context("constant"),
         notes=(
             r"None of the right-hand sides depends on $j$, and $D_k=\partial\ell/\partial\hat y_k$ does not "
             r"either, since $\hat y_k=m\,v_k\,\phi(\sum_i u_i x_i+\beta)+b^{(2)}_k$. So after a step the rows of "
             r"$W^{(1)}$ are still equal (and so are the columns of $W^{(2)}$): by induction over steps, "
             r"$W^{(1)}=\mathbf 1 u^\top$ has rank $1$ forever and the $m$ units act as one. Constant $c$ "
-            r"everywhere is the case $u_i=c_1$, $v_k=c_2$. Only random (symmetry-breaking) initial weights escape.",
+            r"everywhere is the case $u_i=c_1$, $v_k=c_2$. Only random (symmetry-breaking) initial weights escape: "
+            r"\eqref{eq:constant-init:random-init} is a difference of two functions of unit $j$'s and unit $j'$'s own "
+            r"weights, which vanishes for every input only when those weights coincide, an event of probability $0$ "
+            r"for weights drawn from a continuous distribution (check \texttt{constant-init/random-breaks-symmetry}).",
         ),
     )
