@@ -2,14 +2,17 @@
 ``initvar --help`` starts fast.
 
 Exit status: 0 all checks passed, 1 a check failed, 2 bad usage or bad input (one line on
-stderr, nothing written), 130 interrupted.
+stderr, nothing written; also an output that cannot be written, and an --out that another run is
+using), 130 interrupted (Ctrl-C, SIGTERM, SIGHUP).
+
+Every input is checked before anything is written; a command that writes into --out holds
+``--out/.initvar.lock`` while it runs (see :mod:`initvar.lock`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import signal
 import sys
 from pathlib import Path
 
@@ -57,15 +60,42 @@ def _positive_float(text: str) -> float:
     return value
 
 
+#: The smallest --precision: every check reaches it within its cap of 100x its default replications.
+MIN_PRECISION = 1e-3
+
+
 def _fraction(text: str) -> float:
     value = _positive_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"expected a relative precision below 1, got {text}")
+    if not MIN_PRECISION <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a relative precision from {MIN_PRECISION:g} (the finest every check can reach) to below 1, "
+            f"got {text}"
+        )
     return value
 
 
+def _level(text: str) -> float:
+    value = _positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a level between 0 and 1 (e.g. 0.001), got {text}")
+    return value
+
+
+def _out_dir(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got an empty path (e.g. --out output)")
+    return Path(text)
+
+
 def _add_out(p):
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output directory (default: output/)")
+    p.add_argument(
+        "--out",
+        type=_out_dir,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help="output directory (default: output/); locked while the command runs (DIR/.initvar.lock, removed at "
+        "the end): a second run into the same DIR is refused",
+    )
 
 
 def _add_verify_options(p):
@@ -82,7 +112,8 @@ def _add_verify_options(p):
         type=_fraction,
         default=None,
         metavar="REL",
-        help="instead, size every check for a 99.9%% CI half-width of REL x theory (two-stage)",
+        help="instead, size every check for a 99.9%% CI half-width of REL x theory (two-stage; REL from "
+        f"{MIN_PRECISION:g} to below 1)",
     )
     p.add_argument(
         "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"
@@ -92,14 +123,20 @@ def _add_verify_options(p):
         type=_positive_int,
         default=None,
         metavar="J",
-        help="worker processes (default: every core); results do not depend on it",
+        help="worker processes (default: every usable CPU; more than the usable CPUs is capped at them, with a "
+        "note on stderr); results do not depend on it",
     )
     p.add_argument(
         "--level",
-        type=_positive_float,
+        type=_level,
         default=1e-3,
         metavar="ALPHA",
-        help="family-wise error level of the verdicts, Holm-controlled (default 0.001)",
+        help="family-wise error level of the verdicts, Holm-controlled, between 0 and 1 (default 0.001)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="rebuild the cached index of check ids (user cache dir; it holds ids only, never derivations)",
     )
 
 
@@ -108,7 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="initvar",
         description="Derive the variance laws of weight initialization (SymPy), verify them against "
         "simulated networks (Monte Carlo) and write LaTeX, figures and tables. Without a subcommand: "
-        "the main job, the same as `initvar all`.",
+        "the main job, the same as `initvar all`; its options go straight after `initvar`, e.g. "
+        "`initvar --out DIR --seed S --samples N` (see `initvar all --help`).",
+        epilog="Exit status: 0 every check passed, 1 a check failed, 2 bad usage or input (one line on stderr, "
+        "nothing written), or an output that cannot be written, or an --out in use by another run; 130 "
+        "interrupted.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
@@ -197,8 +238,40 @@ COMMANDS = {
 }
 
 
-def _dispatch(args) -> int:
+#: Commands that write into --out (and so hold its lock while they run).
+WRITERS = ("derive", "verify", "report", "all")
+
+
+def _with_command(argv: list[str]) -> list[str]:
+    """Bare `initvar [OPTIONS]` is the main job: `initvar all [OPTIONS]` (`--help`, `--version` excepted)."""
+    if not argv:
+        return ["all"]
+    if argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        return ["all", *argv]
+    return argv
+
+
+def validate(args) -> None:
+    """Every check of the command line that needs no computation, before anything is written."""
+    from .paths import check_out
+
+    command = args.command or "all"
+    if command in WRITERS and not (command == "derive" and args.list):
+        check_out(args.out, f"initvar {command}")
+    if getattr(args, "jobs", None) is not None:
+        cpus = process.usable_cpus()
+        if args.jobs > cpus:
+            print(
+                f"initvar: --jobs {args.jobs} capped at {cpus}, the CPUs this process can use (results do not "
+                "depend on it)",
+                file=sys.stderr,
+            )
+            args.jobs = cpus
+
+
+def _dispatch(args, argv) -> int:
     import importlib
+    import shlex
 
     if args.version:
         from . import __version__
@@ -206,27 +279,36 @@ def _dispatch(args) -> int:
         print(f"initvar {__version__}")
         return 0
     command = args.command or "all"
-    if args.command is None:  # bare `initvar`: the defaults of `initvar all`
-        args = build_parser().parse_args(["all"])
+    validate(args)
     module = importlib.import_module(f"initvar.commands.{COMMANDS[command]}")
-    return module.run(args)
+    if command not in WRITERS or (command == "derive" and args.list):
+        return module.run(args)
+    from . import lock, scratch
+
+    with lock.hold(args.out, " ".join(["initvar", *map(shlex.quote, argv)])):
+        scratch.sweep()  # temporary folders of runs that were killed outright
+        return module.run(args)
 
 
 def main(argv=None) -> int:
     from montecarlo.writer import OutputError
 
     process.single_threaded_blas()
-    signal.signal(signal.SIGTERM, process.on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    process.install_signal_handlers()
     try:
         process.check_environment()
+        argv = _with_command(list(sys.argv[1:] if argv is None else argv))
         args = build_parser().parse_args(argv)
-        return _dispatch(args)
+        return _dispatch(args, argv)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     except OutputError as exc:
         print(f"initvar: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # any other input/output failure: one line, exit 2
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"initvar: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except ValueError as exc:
         from derive.core import DerivationError
@@ -248,8 +330,7 @@ def run() -> None:
     """Console entry point: once ``main`` has finished (and written everything), a late Ctrl-C or
     SIGTERM no longer turns a complete run into a killed one."""
     code = main()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    process.ignore_late_signals()
     sys.exit(code)
 
 

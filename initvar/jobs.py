@@ -33,9 +33,20 @@ def write_derivations(out: Path, only=None) -> list[Path]:
 
 
 def worker_count(args) -> int:
-    import os
+    """--jobs, at most the usable CPUs (the command line already capped it, with a note); by default all of them."""
+    from .process import usable_cpus
 
-    return args.jobs or os.cpu_count() or 1
+    cpus = usable_cpus()
+    return min(args.jobs or cpus, cpus)
+
+
+def prime_checks(checks) -> None:
+    """Build (and so check) the derivations the selected checks take their theory and controls from,
+    and only those, before anything is written; forked workers inherit them."""
+    for check in checks:
+        if check.kind == "statistical":
+            check.theory()
+            check.control()
 
 
 def _progress_bar(total_hint: str):
@@ -62,14 +73,15 @@ def _progress_bar(total_hint: str):
 
 def run_verify(args, out: Path | None):
     """Run the checks; write results.json/.csv/results_table.tex into ``out`` (None: write nothing)."""
-    from derive.registry import registry
     from montecarlo import results as res
     from montecarlo import verify
 
-    checks = verify.select(getattr(args, "only", None))
+    from .cache import check_index
+
+    checks = verify.select(getattr(args, "only", None), index=check_index(args))
     if not checks:
         raise UsageError(f"initvar verify: no check matches {args.only!r} (list: initvar verify --only '*' --json)")
-    registry()  # build (and so check) derive/ once here, before any write; forked workers inherit it
+    prime_checks(checks)
     if out is not None:
         out = prepare_dir(out)
     STATE["step"] = "verify"
@@ -140,25 +152,33 @@ def write_figures(out: Path, seed: int, profiles=None, samples=None, jobs=1) -> 
 
 
 def start_independent_figures(out: Path, seed: int):
-    """Draw the figures that need no verification results in a forked process (main job, jobs > 1)."""
+    """Draw the figures that need no verification results in a forked process (main job, jobs > 1).
+
+    The process dies with its parent; a figure it cannot write is reported through a pipe (see
+    :func:`finish_independent_figures`), so that the parent reports it as one line."""
     import multiprocessing
+    import os
 
     from montecarlo import theory
+    from montecarlo.verify import STOP_SIGNALS, die_with_parent
 
     theory.scheme_variance("he", 1, 1)  # derived before forking, so the child inherits it
+    parent = os.getpid()
+    read_end, write_end = os.pipe()
 
     def draw():
-        import os
         import signal
 
         def stop(signum, frame):
             raise KeyboardInterrupt
 
         # The parent stops this process itself (SIGUSR1), so that the atomic writer can clean up.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.close(read_end)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         signal.signal(signal.SIGUSR1, stop)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        die_with_parent(parent)
         from montecarlo import figures
         from montecarlo.writer import prepare_dir
 
@@ -169,10 +189,51 @@ def start_independent_figures(out: Path, seed: int):
             figures.constant_init(folder, seed)
         except KeyboardInterrupt:
             os._exit(1)
+        except OSError as exc:  # OutputError included: one line for the parent to report
+            message = str(exc) if exc.strerror is None or exc.filename is None else f"{exc.strerror}: {exc.filename}"
+            os.write(write_end, message.encode("utf-8", "replace")[:4000])
+            os._exit(FIGURE_OUTPUT_FAILED)
 
     process = multiprocessing.get_context("fork").Process(target=draw, daemon=True)
-    process.start()
+    try:
+        process.start()
+    finally:
+        os.close(write_end)
+    process.failure_pipe = read_end
     return process
+
+
+#: Exit status of the figure process when it could not write (its message comes through the pipe).
+FIGURE_OUTPUT_FAILED = 3
+
+
+def finish_independent_figures(process) -> None:
+    """Wait for the figure process; a figure it could not write is an OutputError (one line, exit 2)."""
+    import os
+
+    from montecarlo.writer import OutputError
+
+    process.join()
+    try:
+        message = os.read(process.failure_pipe, 4096).decode("utf-8", "replace").strip()
+    finally:
+        close_figure_pipe(process)
+    if process.exitcode == FIGURE_OUTPUT_FAILED:
+        raise OutputError(f"drawing the figures: {message or 'a figure could not be written'}")
+    if process.exitcode != 0:
+        raise RuntimeError(f"drawing the figures failed (exit status {process.exitcode})")
+
+
+def close_figure_pipe(process) -> None:
+    import os
+
+    fd = getattr(process, "failure_pipe", None)
+    if fd is not None:
+        process.failure_pipe = None
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 GAIN_DIGITS = 30

@@ -2,13 +2,25 @@
 
 Replication r of check c always draws from ``SeedSequence(seed, spawn_key=(crc32(c), r))``, so a
 result depends on neither the chunking nor the number of workers nor which other checks run.
+
+Work goes to forked workers a few tasks at a time (a window of :data:`WINDOW` tasks per worker), so
+memory does not grow with ``samples`` and Ctrl-C stops a run of any size at once. Workers ignore
+Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die with the parent (Linux ``PR_SET_PDEATHSIG``,
+else a watchdog thread).
+
+Checks are built group by group (the groups :func:`montecarlo.checks.all_checks` concatenates), only
+the groups a selection needs; :func:`select` learns which group holds which id from an ``index``
+(a cache of ids, never of derivations or numbers, keyed by :func:`index_key`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import math
+import os
 import signal
+import sys
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -18,7 +30,10 @@ import numpy as np
 from .estimate import from_replications, holm
 
 CHUNK = 8  # replications per task; results do not depend on it
+WINDOW = 3  # tasks in flight per worker: enough to keep every worker busy, bounded whatever the samples
 CONFIDENCE = 0.999
+#: What stops a run; blocked while forking, ignored by workers (their parent stops them).
+STOP_SIGNALS = frozenset(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @dataclass(frozen=True)
@@ -52,32 +67,149 @@ def _seed_for(seed: int, check_id: str, replication: int) -> np.random.SeedSeque
 def _task(args):
     """Run replications [start, stop) of one check in this process."""
     check_id, start, stop, seed = args
-    check = _registry()[check_id]
+    built = _built()
+    check = built[check_id] if check_id in built else _registry()[check_id]
     values = [
         np.atleast_1d(check.replicate(np.random.default_rng(_seed_for(seed, check_id, r)))) for r in range(start, stop)
     ]
     return check_id, start, np.stack(values)
 
 
+class _Built(dict):
+    """The checks built so far, by id; ``groups`` maps each built group to its checks."""
+
+    def __init__(self):
+        super().__init__()
+        self.groups: dict[str, list] = {}
+
+
+#: Checks built so far (set to None to rebuild: checks capture derived values when they are built).
 _REGISTRY = None
 
 
-def _registry():
+def _built() -> _Built:
     global _REGISTRY
-    if _REGISTRY is None:
-        from .checks import all_checks
-
-        _REGISTRY = {c.id: c for c in all_checks()}
+    if not isinstance(_REGISTRY, _Built):
+        _REGISTRY = _Built()
     return _REGISTRY
 
 
-def select(pattern: str | None):
-    """The checks whose id contains ``pattern`` (shell globs allowed); all when None."""
-    checks = list(_registry().values())
+def _group_builders():
+    """[(name, builder)] of the groups ``checks.all_checks()`` concatenates, read from its source
+    (``return [*_product_checks(), ...]``); None when it is not of that plain form."""
+    import ast
+    import inspect
+    import textwrap
+
+    from . import checks
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(checks.all_checks)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    func = tree.body[0] if tree.body else None
+    if not isinstance(func, ast.FunctionDef):
+        return None
+    body = [node for node in func.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or not isinstance(body[0].value, ast.List):
+        return None
+    names = []
+    for element in body[0].value.elts:
+        call = element.value if isinstance(element, ast.Starred) else None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.args and not call.keywords):
+            return None
+        names.append(call.func.id)
+    builders = [(name, getattr(checks, name, None)) for name in names]
+    if len(set(names)) != len(names) or not all(callable(build) for _, build in builders):
+        return None
+    return builders
+
+
+def _group(name: str, build) -> list:
+    built = _built()
+    if name not in built.groups:
+        made = list(build())
+        built.groups[name] = made
+        built.update({c.id: c for c in made})
+    return built.groups[name]
+
+
+def _registry():
+    """Every check by id, in report order."""
+    builders = _group_builders()
+    if builders is None:
+        from .checks import all_checks
+
+        built = _built()
+        if "*" not in built.groups:
+            built.groups = {"*": list(all_checks())}
+            built.clear()
+            built.update({c.id: c for c in built.groups["*"]})
+        return {c.id: c for c in built.groups["*"]}
+    return {c.id: c for name, build in builders for c in _group(name, build)}
+
+
+def matches(check_id: str, pattern: str | None) -> bool:
+    """Whether ``check_id`` is selected by ``pattern`` (a substring, or a shell glob); all match None."""
     if not pattern:
-        return checks
+        return True
     glob = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
-    return [c for c in checks if fnmatch.fnmatchcase(c.id, glob)]
+    return fnmatch.fnmatchcase(check_id, glob)
+
+
+def index_key() -> str:
+    """What the check ids depend on: the sources of derive/ and montecarlo/, the versions of Python
+    and the numerical libraries, and the activations registered in this process."""
+    import hashlib
+    import importlib.metadata as md
+    from pathlib import Path
+
+    import derive
+    from derive.activations import ACTIVATIONS
+
+    digest = hashlib.sha256()
+    for package in (derive, sys.modules[__package__]):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package.__name__}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    versions = [sys.version]
+    for name in ("numpy", "scipy", "sympy", "mpmath"):
+        try:
+            versions.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            versions.append(f"{name} -")
+    digest.update(repr((versions, sorted(ACTIVATIONS))).encode())
+    return digest.hexdigest()[:40]
+
+
+def _groups_for(pattern: str, builders, index) -> set | None:
+    """The groups holding a check that ``pattern`` selects, from ``index`` (``load(key)``/``store(key,
+    data)``); on a miss every group is built here and the index stored; None when it cannot tell."""
+    names = [name for name, _ in builders]
+    try:
+        key = index_key()
+    except OSError:
+        return None
+    data = index.load(key)
+    if not (isinstance(data, dict) and list(data) == names and all(isinstance(v, list) for v in data.values())):
+        data = {name: [c.id for c in _group(name, build)] for name, build in builders}
+        index.store(key, data)
+    return {name for name, ids in data.items() if any(matches(i, pattern) for i in ids)}
+
+
+def select(pattern: str | None, *, index=None):
+    """The checks whose id contains ``pattern`` (shell globs allowed); all when None.
+
+    With an ``index`` (see :func:`_groups_for`), only the groups holding a selected check are built.
+    """
+    builders = _group_builders()
+    if builders is None:
+        return [c for c in _registry().values() if matches(c.id, pattern)]
+    wanted = _groups_for(pattern, builders, index) if pattern and index is not None else None
+    chosen = [c for name, build in builders if wanted is None or name in wanted for c in _group(name, build)]
+    return [c for c in chosen if matches(c.id, pattern)]
 
 
 def _replications(check, samples: int | None) -> int:
@@ -86,42 +218,40 @@ def _replications(check, samples: int | None) -> int:
     return max(2, math.ceil(samples / check.batch))
 
 
-def _run_pool(tasks, jobs):
-    """Yield task results from ``jobs`` forked workers; on any interruption kill them and re-raise."""
-    import multiprocessing
-    from concurrent.futures import as_completed
+def die_with_parent(parent_pid: int) -> None:
+    """Make this (forked) process die when its parent does: Linux kills it (``PR_SET_PDEATHSIG``,
+    SIGKILL) the moment the parent exits, however it exits; elsewhere a watchdog thread notices.
+    Exits at once if the parent is already gone (it died before the request took effect)."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-    # fork: workers inherit the checked derivations instead of rebuilding them.
-    # Ctrl-C or SIGTERM arriving while a worker is forked would be inherited as a pending Python
-    # signal and run the parent's handler inside the child: block them until the workers exist and
-    # have ignored them (the parent stops its workers itself).
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    pool = None
-    try:
-        pool = ProcessPoolExecutor(
-            max_workers=jobs, initializer=_init_worker, mp_context=multiprocessing.get_context("fork")
-        )
-        futures = [pool.submit(_task, task) for task in tasks]
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        for future in as_completed(futures):
-            yield future.result()
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        if pool is not None:
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        import threading
+
+        def watch():
+            import time
+
+            while os.getppid() == parent_pid:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="initvar-parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
-def _init_worker():
-    # Workers leave Ctrl-C and SIGTERM to the parent, which stops them itself.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+def _init_worker(parent_pid: int):
+    # Workers leave Ctrl-C, SIGTERM and SIGHUP to the parent, which stops them itself.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    die_with_parent(parent_pid)
     # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
     # results, must not depend on the number of workers.
     try:
@@ -132,18 +262,83 @@ def _init_worker():
         pass
 
 
-def _execute(tasks, jobs, stat, collected, progress, count):
-    if jobs > 1 and len(tasks) > 1:
-        for check in stat:  # expensive shared tables: built once here, inherited by the forked workers
-            if getattr(check, "warm", None) is not None:
-                check.warm()
-        results = _run_pool(tasks, jobs)
-    else:
-        results = (_task(task) for task in tasks)
-    for check_id, start, values in results:
+def _stop_pool(pool) -> None:
+    """Kill the workers now (they hold no output) and let the pool go without waiting for them."""
+    if pool is None:
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for worker in workers:
+        try:
+            worker.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        try:
+            worker.join(timeout=1)
+        except (OSError, ValueError, AssertionError, AttributeError):
+            pass
+
+
+def _run_pool(tasks, jobs: int, take) -> None:
+    """Run ``tasks`` (an iterator) on ``jobs`` forked workers, at most ``WINDOW * jobs`` in flight,
+    handing each result to ``take``; on any interruption kill the workers and re-raise."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    tasks = iter(tasks)
+    limit = max(1, WINDOW * jobs)
+    pending = set()
+    pool = None
+    # fork: workers inherit the checked derivations instead of rebuilding them. Ctrl-C or SIGTERM
+    # arriving while a worker is forked would be inherited as a pending Python signal and run the
+    # parent's handler inside the child: block them until the workers exist (the first submit forks
+    # every worker) and have ignored them.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        try:
+            pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+                mp_context=multiprocessing.get_context("fork"),
+            )
+            first = next(tasks, None)
+            if first is not None:
+                pending.add(pool.submit(_task, first))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        while True:
+            for task in itertools.islice(tasks, limit - len(pending)):
+                pending.add(pool.submit(_task, task))
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                take(future.result())
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
+
+
+def _execute(tasks, ntasks: int, jobs, stat, collected, progress, count):
+    """Run ``ntasks`` tasks from the iterator ``tasks`` into ``collected``."""
+
+    def take(result):
+        check_id, start, values = result
         collected[check_id][start] = values
         if progress:
             progress(1, count)
+
+    if jobs > 1 and ntasks > 1:
+        for check in stat:  # expensive shared tables: built once here, inherited by the forked workers
+            if getattr(check, "warm", None) is not None:
+                check.warm()
+        _run_pool(tasks, min(jobs, ntasks), take)
+    else:
+        for task in tasks:
+            take(_task(task))
 
 
 def _exact_result(check, seed: int, *, control: bool) -> CheckResult:
@@ -170,10 +365,33 @@ def _exact_result(check, seed: int, *, control: bool) -> CheckResult:
 
 
 def _chunks(check_id, first, total, seed):
-    return [(check_id, start, min(start + CHUNK, total), seed) for start in range(first, total, CHUNK)]
+    """The tasks of replications [first, total) of one check, generated as they are needed."""
+    chunk = CHUNK
+    return ((check_id, start, min(start + chunk, total), seed) for start in range(first, total, chunk))
+
+
+def _count(first: int, total: int) -> int:
+    return len(range(first, total, CHUNK))
+
+
+def _total(spans) -> int:
+    return sum(_count(first, total) for _, first, total in spans)
+
+
+def _run_stage(spans, seed, jobs, stat, collected, progress, done: int, later: int) -> int:
+    """Run replications [first, total) of each (check id, first, total) in ``spans``; the progress
+    total is ``done`` + this stage + ``later``. Returns ``done`` + this stage's task count."""
+    ntasks = _total(spans)
+    tasks = itertools.chain.from_iterable(_chunks(ident, first, total, seed) for ident, first, total in spans)
+    if ntasks:
+        _execute(tasks, ntasks, jobs, stat, collected, progress, done + ntasks + later)
+    return done + ntasks
 
 
 PILOT = 16  # replications of the first stage of --precision
+#: The smallest --precision (x |theory|) every check reaches within its cap of 100x its default
+#: replications: the defaults give at most 1%, and 100 times the replications divide that by 10.
+MIN_PRECISION = 1e-3
 #: The half-width (x |theory|) two-stage checks aim at by default: under the 1% every check meets.
 DEFAULT_PRECISION = 0.0085
 STAGED_PILOT = 32  # the pilot of those checks: a larger one estimates the spread better
@@ -215,23 +433,21 @@ def run(
         # a pilot here and the rest after it; the others run their fixed replications.
         staged = [c for c in stat if c.two_stage and samples is None]
         fixed = [c for c in stat if c not in staged]
-        tasks = [t for c in fixed for t in _chunks(c.id, 0, _replications(c, samples), seed)]
-        tasks += [t for c in staged for t in _chunks(c.id, 0, STAGED_PILOT, seed)]
-        _execute(tasks, jobs, stat, collected, progress, len(tasks) + len(exact))
+        first = [(c.id, 0, _replications(c, samples)) for c in fixed] + [(c.id, 0, STAGED_PILOT) for c in staged]
+        done = _run_stage(first, seed, jobs, stat, collected, progress, 0, len(exact))
         rest = []
         for c in staged:
             values = np.concatenate([collected[c.id][k] for k in sorted(collected[c.id])])
-            rest.extend(_chunks(c.id, STAGED_PILOT, _needed_replications(c, values, DEFAULT_PRECISION), seed))
-        if rest:
-            _execute(rest, jobs, stat, collected, progress, len(tasks) + len(rest) + len(exact))
+            rest.append((c.id, STAGED_PILOT, _needed_replications(c, values, DEFAULT_PRECISION)))
+        _run_stage(rest, seed, jobs, stat, collected, progress, done, len(exact))
     else:
-        pilot = [t for c in stat for t in _chunks(c.id, 0, PILOT, seed)]
-        _execute(pilot, jobs, stat, collected, progress, 2 * len(pilot) + len(exact))
+        pilot = [(c.id, 0, PILOT) for c in stat]
+        done = _run_stage(pilot, seed, jobs, stat, collected, progress, 0, _total(pilot) + len(exact))
         rest = []
         for c in stat:
             values = np.concatenate([collected[c.id][k] for k in sorted(collected[c.id])])
-            rest.extend(_chunks(c.id, PILOT, _needed_replications(c, values, precision), seed))
-        _execute(rest, jobs, stat, collected, progress, len(pilot) + len(rest) + len(exact))
+            rest.append((c.id, PILOT, _needed_replications(c, values, precision)))
+        _run_stage(rest, seed, jobs, stat, collected, progress, done, len(exact))
     count = sum(len(v) for v in collected.values()) + len(exact)
 
     results, controls, profiles = [], [], {}

@@ -17,16 +17,49 @@ class OutputError(OSError):
 
 def prepare_dir(path: Path) -> Path:
     """Create ``path`` (and parents) if needed; refuse a file or an unwritable folder."""
+    make_dirs(path)
+    return Path(path)
+
+
+def make_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; return the folders this call created, outermost
+    first (so that a run that ends up writing nothing can remove them again, see
+    :func:`remove_empty`). Refuses a file in the way or an unwritable folder."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"output path {path} exists and is not a directory")
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    created = []
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                if not folder.is_dir():
+                    raise
+                continue
+            created.append(folder)
     except OSError as exc:
+        remove_empty(created)
         raise OutputError(f"cannot create output directory {path}: {exc.strerror or exc}") from None
     if not os.access(path, os.W_OK | os.X_OK):
+        remove_empty(created)
         raise OutputError(f"output directory {path} is not writable")
-    return path
+    return created
+
+
+def remove_empty(created: list[Path]) -> None:
+    """Remove the folders ``created`` (outermost first, as :func:`make_dirs` returns them) that are
+    still empty, innermost first; a folder with anything in it is kept, and so are its parents."""
+    for folder in reversed(created):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 def write_bytes(target: Path, data: bytes) -> Path:

@@ -29,23 +29,25 @@ def run(args) -> int:
     step("2/4 verify: Monte Carlo checks (and, on another core, the figures that need no results)")
     import signal
 
-    # Block Ctrl-C/SIGTERM while forking the figure process (a signal caught mid-fork would run the
-    # parent's handler in the child); the child ignores them and is stopped by the parent.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    from montecarlo.verify import STOP_SIGNALS
+
+    # Block Ctrl-C/SIGTERM/SIGHUP while forking the figure process (a signal caught mid-fork would run
+    # the parent's handler in the child); the child ignores them and is stopped by the parent.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     side = None
     try:
-        side = jobs.start_independent_figures(out, args.seed) if jobs.worker_count(args) > 1 else None
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        results, profiles, _ = jobs.run_verify(args, out)
+        try:
+            side = jobs.start_independent_figures(out, args.seed) if jobs.worker_count(args) > 1 else None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        results, profiles, meta = jobs.run_verify(args, out)
         step("3/4 figures")
         jobs.STATE["step"] = "figures"
         if side is not None:
-            side.join()
-            if side.exitcode != 0:
-                raise RuntimeError("drawing the figures failed")
-            from montecarlo import figures, verify
+            jobs.finish_independent_figures(side)
+            from montecarlo import figures
 
-            figures.variance_depth(out / "figures", profiles, verify.select("deep/"))
+            figures.variance_depth(out / "figures", args.seed)
         else:
             jobs.write_figures(out, args.seed, profiles)
     except BaseException:
@@ -58,9 +60,11 @@ def run(args) -> int:
             if side.is_alive():
                 side.kill()
                 side.join()
+        if side is not None:
+            jobs.close_figure_pipe(side)
         raise
     step("4/4 report")
-    status = report_command.run(args, results=results, profiles=profiles, steps=step)
+    status = report_command.run(args, results=results, profiles=profiles, meta=meta, steps=step)
     s = summary(results)
     print(
         f"{s['checks_passed']}/{s['checks']} checks passed, {s['controls_rejected']}/{s['controls']} controls "

@@ -5,14 +5,38 @@ from __future__ import annotations
 from montecarlo.writer import Batch, prepare_dir
 
 from .. import jobs, report
+from ..errors import UsageError
 
 
-def run(args, *, results=None, profiles=None, steps=None) -> int:
-    """Write report.tex (computing what is missing in ``args.out`` first) and compile it when TeX is found."""
+def _stored_results(out) -> dict:
+    """results.json of ``out`` (written by an earlier run), refused in one line if it is not initvar's."""
+    import json
+
+    try:
+        data = report.load_results(out)
+    except ValueError as exc:
+        raise UsageError(
+            f"initvar report: {out / 'results.json'} is not valid JSON ({exc}); rerun `initvar verify --out {out}`"
+        ) from None
+    needed = ("seed", "level", "summary", "checks")
+    if not isinstance(data, dict) or any(key not in data for key in needed):
+        raise UsageError(
+            f"initvar report: {out / 'results.json'} is not an initvar results file; rerun `initvar verify --out {out}`"
+        )
+    return json.loads(json.dumps(data))
+
+
+def run(args, *, results=None, profiles=None, meta=None, steps=None) -> int:
+    """Write report.tex (computing what is missing in ``args.out`` first) and compile it when TeX is found.
+
+    With ``results`` and ``meta`` (the main job, or a verification run here), the report shows those
+    results, not whatever results.json holds by then."""
+    import json
     import shutil
     import sys
 
     from derive.registry import IDS
+    from montecarlo import results as res
 
     out = prepare_dir(args.out)
     say = steps or (lambda text: print(text, file=sys.stderr))
@@ -21,11 +45,14 @@ def run(args, *, results=None, profiles=None, steps=None) -> int:
         jobs.write_derivations(out)
     if results is None and not (out / "results.json").exists():
         say("report: results missing, verifying")
-        results, profiles, _ = jobs.run_verify(args, out)
+        results, profiles, meta = jobs.run_verify(args, out)
     if not (out / "results_table.tex").exists():
         say("report: results table missing, verifying")
-        results, profiles, _ = jobs.run_verify(args, out)
-    data = report.load_results(out)
+        results, profiles, meta = jobs.run_verify(args, out)
+    if results is not None and meta is not None:
+        data = json.loads(res.to_json(results, meta))  # the same text this run wrote to results.json
+    else:
+        data = _stored_results(out)
     if not all((out / name).exists() for name in ("gains.json", "gains.tex", "constants.json")):
         say("report: gains or constants missing, computing")
         jobs.write_gains(out)
