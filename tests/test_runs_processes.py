@@ -162,6 +162,31 @@ def test_workers_die_with_a_killed_main_process(env, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.json", "results_table.tex"]
 
 
+def test_hangup_stops_the_run_and_its_workers(env, tmp_path):
+    """A closed terminal (SIGHUP) stops a run like Ctrl-C: exit 130, workers gone, lock removed."""
+    out = tmp_path / "out"
+    proc = _start(env, out, 10_000 * DEFAULT_SAMPLES)
+    workers = []
+    try:
+        workers = _wait_until_computing(proc)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - sent < 1.0
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        time.sleep(0.5)
+        assert [pid for pid in workers if _alive(pid)] == []
+        assert not out.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_one_run_per_output_directory(env, tmp_path):
     """`initvar all --seed 1 --out S` while `initvar verify --seed 2 --out S` runs: refused at once, one
     line naming the running one; the running one's lock survives the refusal and goes when it ends."""

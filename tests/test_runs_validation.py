@@ -152,6 +152,32 @@ def test_figure_step_write_failure_is_one_line(tmp_path, monkeypatch, capsys):
     assert (out / "figures").read_text() == "in the way"
 
 
+def test_full_disk_in_the_figure_step_is_one_line(tmp_path, monkeypatch, capsys):
+    """The disk fills up while the figure process writes (needs root to mount a small tmpfs)."""
+    import subprocess
+
+    from initvar import jobs
+
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        monkeypatch.setattr(jobs, "write_derivations", lambda out, only=None: [])
+        monkeypatch.setattr(jobs, "write_gains", lambda out: [])
+        monkeypatch.setattr(jobs, "run_verify", lambda args, out: ([], {}, {}))
+        monkeypatch.setattr(jobs, "worker_count", lambda args: 2)
+        code = main(["all", "--out", str(mnt / "out"), "--jobs", "1"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        lines = [x for x in err.strip().splitlines() if not x.startswith("[")]
+        assert len(lines) == 1 and "No space left" in lines[0] and "Traceback" not in err, err
+        assert [p.name for p in mnt.rglob("*") if p.name.endswith(".tmp")] == []
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
 def test_figure_process_reports_its_error_through_the_pipe(tmp_path):
     from initvar import jobs
     from montecarlo.writer import OutputError
