@@ -182,8 +182,27 @@ def render_chain_notebook(d, chain) -> str:
     return "\n".join(lines)
 
 
+_PLAIN_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+}
+
+
+def plain_tex(text: str) -> str:
+    """Plain words (an assumption's one-line statement) safe in running LaTeX text."""
+    return "".join(_PLAIN_SPECIAL.get(ch, ch) for ch in text)
+
+
 def _legend(keys) -> str:
-    items = "; ".join(rf"\texttt{{{k}}}: {ASSUMPTIONS[k].plain}" for k in keys)
+    items = "; ".join(rf"\texttt{{{k}}}: {plain_tex(ASSUMPTIONS[k].plain)}" for k in keys)
     return rf"\noindent{{\footnotesize\textit{{Assumptions}} --- {items}.}}"
 
 
@@ -209,7 +228,7 @@ def render_derivation(d, *, standalone_math: bool = False, heading: str = r"\ini
 def render_assumptions() -> str:
     rows = [r"\begin{description}"]
     for a in ASSUMPTIONS.values():
-        rows.append(rf"  \item[\texttt{{{a.key}}}] {a.latex}. \emph{{{a.plain}.}}")
+        rows.append(rf"  \item[\texttt{{{a.key}}}] {a.latex}. \emph{{{plain_tex(a.plain)}.}}")
     rows.append(r"\end{description}")
     return "\n".join(rows)
 
