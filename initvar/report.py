@@ -126,6 +126,13 @@ def _tt(text: str) -> str:
     return rf"\texttt{{{tex_escape(str(text)).replace('-', '-{}')}}}"
 
 
+def audit_section(out: Path) -> str | None:
+    """The framework audit's section when ``initvar audit`` wrote audit.json into ``out`` (else None)."""
+    from montecarlo.audit import report_section
+
+    return report_section(out)
+
+
 def summary_table(checks: list) -> str:
     """One row per derivation: checks passed, controls rejected, and the worst |estimate - theory| in
     units of the interval's half-width (1 is the edge of the interval)."""
@@ -255,6 +262,7 @@ def render_report(out: Path, results: dict) -> str:
             "--- finite-width fluctuations carry a deep network away from $q=1$; it is exactly $1$ for positively "
             "homogeneous activations.",
             r"\begin{center}{\footnotesize\setlength{\tabcolsep}{3pt}\input{gains}}\end{center}",
+            audit_section(out) or "",
             r"\section{Figures}",
             "Figures~\\ref{fig:five_layer_histograms}--\\ref{fig:constant_init} show the five-layer experiment, variance against "
             "depth, the ReLU halving and the symmetry of constant initialization.",
@@ -345,7 +353,7 @@ def compile_pdf(out: Path) -> Path:
         build = Path(tmp)
         shutil.copy2(out / "report.tex", build / "report.tex")
         shutil.copy2(out / "references.bib", build / "references.bib")
-        for name in ("results_table.tex", "results_summary.tex", "gains.tex"):
+        for name in ("results_table.tex", "results_summary.tex", "gains.tex", "audit.tex"):
             if (out / name).exists():
                 shutil.copy2(out / name, build / name)
         shutil.copytree(out / "derivations", build / "derivations")
