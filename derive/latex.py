@@ -123,12 +123,26 @@ def _justification_text(step, ref_macro: bool) -> str:
     return label + (rf" [\texttt{{{keys}}}]" if keys and ref_macro else (f" [{keys}]" if keys else ""))
 
 
+def _tex_lines(expr) -> str:
+    """``expr`` as LaTeX; a sum too wide for one line continues on the next ones, a term per line."""
+    text = tex(expr)
+    form = author_form(expr)
+    if _visible_width(text) <= 2 * _WIDE or not isinstance(form, sp.Add):
+        return text
+    terms = list(form.args)
+    parts = [tex(terms[0])]
+    for term in terms[1:]:
+        sign, body = ("-", -term) if term.could_extract_minus_sign() else ("+", term)
+        parts.append(rf"\nonumber \\ &\quad {sign} {tex(body)}")
+    return " ".join(parts)
+
+
 def _rows(chain):
     """(left, right, step) rows of a chain, a step whose line prints like the one before merged into it."""
     rows = []
     previous = tex(chain.lhs)
     for step in chain.steps:
-        text = tex(step.expr)
+        text = _tex_lines(step.expr)
         if text == previous and rows:
             # the same line again (an algebra step that only reorders): keep one line, cite both rules
             rows[-1] = (rows[-1][0], rows[-1][1], rows[-1][2] + (step,))
@@ -160,7 +174,7 @@ def render_chain(d, chain) -> str:
         if left and _visible_width(left) > _WIDE // 2:  # a long left-hand side gets a line of its own
             lines.append(rf"  & {left} \nonumber \\")
             left = ""
-        if _visible_width(left) + _visible_width(right) > _WIDE:
+        if _visible_width(left) + _visible_width(right) > _WIDE or "\\nonumber" in right:
             lines.append(rf"  {left} &= {right} \nonumber \\")
             lines.append(rf"  & && {box} {tail}")
         else:

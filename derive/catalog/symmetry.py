@@ -321,7 +321,7 @@ def constant_init(refs: dict) -> Derivation:
                 assumptions=("differentiable",),
                 steps=(
                     Step(
-                        (BACK * dphi(PRE) - BACK_OTHER * dphi(PRE_OTHER)) * XIN[i],
+                        BACK * dphi(PRE) * XIN[i] - BACK_OTHER * dphi(PRE_OTHER) * XIN[i],
                         "chain-rule",
                         ("differentiable",),
                     ),
