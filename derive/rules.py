@@ -227,14 +227,15 @@ def _zero_mean(role):
     return rewrite
 
 
+def _partners(ctx) -> set:
+    """The roles the step's citations make independent of the weights: inputs (indep-wx), gradients (indep-grad)."""
+    return {role for key, role in (("indep-wx", "x"), ("indep-grad", "g")) if key in ctx.cites}
+
+
 def _independence(expr, ctx):
     """E[AB] = E[A]E[B] for A a product of weights and B a product of inputs (indep-wx) or of
     backpropagated gradients (indep-grad)."""
-    partners = set()
-    if "indep-wx" in ctx.cites:
-        partners.add("x")
-    if "indep-grad" in ctx.cites:
-        partners.add("g")
+    partners = _partners(ctx)
 
     def factor(e):
         arg = e.args[0]
@@ -275,11 +276,7 @@ def _uncorrelated_sum(expr, ctx):
     """Var(sum_i w_i r_i) = sum_i Var(w_i r_i) when the w_i are independent, mean zero, and independent
     of every r_j (inputs under indep-wx, gradients under indep-grad): the cross terms E[w_i w_j r_i r_j]
     factor into E[w_i] E[w_j r_i r_j] = 0."""
-    partners = set()
-    if "indep-wx" in ctx.cites:
-        partners.add("x")
-    if "indep-grad" in ctx.cites:
-        partners.add("g")
+    partners = _partners(ctx)
 
     def distribute(e):
         inner = e.args[0]
@@ -300,11 +297,7 @@ def _uncorrelated_sum(expr, ctx):
 def _identical(expr, ctx):
     """sum over a range of Var(f(w_i, r_i)) = (range size) Var(f(w, r)) when the pairs are identically
     distributed: weights under iid-w, inputs under iid-x, gradients under indep-grad."""
-    partners = set()
-    if "indep-wx" in ctx.cites:
-        partners.add("x")
-    if "indep-grad" in ctx.cites:
-        partners.add("g")
+    partners = _partners(ctx)
     allowed = {}
     if "iid-w" in ctx.cites:
         allowed[W] = w

@@ -11,6 +11,8 @@ import io
 import json
 import platform
 
+from derive.latex import plain_tex
+
 FIELDS = (
     "id",
     "derivation",
@@ -73,22 +75,9 @@ def summary(results) -> dict:
     }
 
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\^{}",
-}
-
-
 def tex_escape(text: str) -> str:
-    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
+    """Plain text safe in running LaTeX (derive's one escaping table)."""
+    return plain_tex(text)
 
 
 def _claim_tex(r) -> str:

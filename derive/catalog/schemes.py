@@ -127,9 +127,9 @@ def init_schemes(refs: dict) -> Derivation:
     roots[v_w] = sp.solve(sp.Eq(n_in * unknown * c_phi, 1), unknown)[0]
     roots[v_back] = sp.solve(sp.Eq(n_out * unknown * d_phi, 1), unknown)[0]
 
-    def model(point):
+    def model(point, table=roots):
         def apply(expr):
-            line = sp.S(expr).xreplace(roots)
+            line = sp.S(expr).xreplace(table)
             if line.has(E):
                 line = exact.evaluate(line, _SYMMETRIC)
             return line.subs(point)
@@ -142,22 +142,12 @@ def init_schemes(refs: dict) -> Derivation:
         {n_in: 7, n_out: 9, a: sp.Rational(1, 5)},
     )
 
-    def published_model(point):
-        """Every scheme's variance as its paper states it: the derived chains must reproduce the literature."""
-        table = dict(roots)
-        table.update({_scheme_symbol(key): scheme.published for key, scheme in SCHEMES.items()})
-
-        def apply(expr):
-            line = sp.S(expr).xreplace(table)
-            if line.has(E):
-                line = exact.evaluate(line, _SYMMETRIC)
-            return line.subs(point)
-
-        return apply
+    # Every scheme's variance as its paper states it: the derived chains must reproduce the literature.
+    published = {**roots, **{_scheme_symbol(key): scheme.published for key, scheme in SCHEMES.items()}}
 
     models = tuple(Instance(f"the law's own root at {p}", model(p)) for p in points) + tuple(
         Instance(
-            f"the published statements ({', '.join(s.where for s in SCHEMES.values())}) at {p}", published_model(p)
+            f"the published statements ({', '.join(s.where for s in SCHEMES.values())}) at {p}", model(p, published)
         )
         for p in points[:2]
     )
