@@ -19,8 +19,11 @@ from functools import cache
 
 import sympy as sp
 
-from .activations import Activation, factor_of, gaussian_map, linear_regime_factor, lookup
+from .activations import Activation, factor_of, gaussian_map, is_homogeneous, linear_regime_factor, lookup
 from .registry import get
+
+_FLOAT_MAX = 1.7976931348623157e308
+_FLOAT_TINY = 2.2250738585072014e-308  # the smallest normal float64
 
 
 @cache
@@ -95,10 +98,26 @@ def gains(activation: str | Activation, values: dict | None = None, digits: int 
         forward = 1 / mpmath.sqrt(second)
         slope = forward**2 * gaussian_map(act, "slope", 1, values, digits)
         backward = 1 / mpmath.sqrt(deriv) if mpmath.isfinite(deriv) and deriv > 0 else None
+        # mpmath numbers never overflow, but a gain of 1e-391 (phi = exp(30 x): E[phi(Z)^2] = e^1800) is of
+        # no use to any float framework: every number shown must be a finite float64.
+        for label, v in (
+            ("E[phi(Z)^2]", second),
+            ("E[phi(Z)]", mean),
+            ("E[phi'(Z)^2]", deriv),
+            ("the forward gain", forward),
+            ("the backward gain", backward),
+            ("the map's slope", slope),
+        ):
+            if v is not None and v != 0 and not (_FLOAT_TINY <= abs(v) <= _FLOAT_MAX):
+                raise ValueError(
+                    f"{label} = {mpmath.nstr(v, 6)} is outside the float64 range (2.2e-308 to 1.8e308): no usable gain"
+                )
         try:
-            linear = 1 / mpmath.sqrt(mpmath.mpf(sp.N(linear_regime_factor(act, values), digits + 10)))
-            refusal = None
-        except ValueError as exc:
+            factor = mpmath.mpf(sp.N(linear_regime_factor(act, values), digits + 10))
+            if not (mpmath.isfinite(factor) and factor > 0):
+                raise ValueError(f"phi'(0)^2 = {mpmath.nstr(factor, 6)}: no linear regime")
+            linear, refusal = 1 / mpmath.sqrt(factor), None
+        except (ValueError, TypeError, ZeroDivisionError) as exc:
             linear, refusal = None, str(exc)
         torch = note = torch_factor = None
         if act.torch_gain is not None:
@@ -115,7 +134,7 @@ def gains(activation: str | Activation, values: dict | None = None, digits: int 
     return Gains(
         activation=act.name,
         params=params,
-        method="exact" if act.homogeneous(values) else "numerical",
+        method="exact" if is_homogeneous(act.bound(values)) else "numerical",
         second_moment=second,
         mean=mean,
         derivative_moment=deriv,

@@ -199,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S")
     pr.add_argument("--plot", type=Path, metavar="FILE", help="also draw variance against depth to FILE (.pdf/.png)")
     pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pr.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory budget, e.g. 2GiB or 500MB (default: half of the available memory); a run whose planned "
+        "peak is above it is refused with the estimate",
+    )
 
     gn = sub.add_parser(
         "gain",

@@ -287,22 +287,35 @@ def two_layer_training(
 def network_profile(rng, *, width, depth, samples, activation_name, var_w, chunk=4096, slope=DEFAULT_SLOPE):
     """Per-layer statistics of ONE network (weights drawn once) over ``samples`` N(0, 1) inputs.
 
-    Inputs stream through in chunks, so memory stays bounded whatever ``samples`` is; the
-    statistics are running sums in float64.
+    Memory depends on neither ``depth`` nor ``samples``: inputs go through in blocks of at most ``chunk``
+    rows, and each block goes through the layers one by one, meeting each layer's width x width weight
+    matrix drawn from that layer's own seed (drawn once from ``rng``): with more than one block a layer's
+    weights are drawn again, identically, for each block. So only one weight matrix is alive at a time:
+
+        peak bytes = 8 width^2 + 8 chunk width (max(2, 1 + k) + 1/4)
+
+    (x and y at the product, or y and phi(y) with phi's temporaries, k = phi's peak in units of its input;
+    1/4 for the bool masks of the |y| > 3 count). ``initvar propagate`` measures k and sizes ``chunk``
+    from this formula. The statistics are running float64 sums.
     """
     phi = activation(activation_name, slope)[0]
-    weights = [sample(rng, (width, width), "normal", var=var_w) for _ in range(depth)]
+    seeds = rng.integers(0, 2**63, size=depth)  # one per layer: its weights are the same in every block
     sums = np.zeros((depth, 3))  # sum y, sum y^2, sum phi(y)^2
     saturated = np.zeros(depth)
     done = 0
     while done < samples:
         size = min(chunk, samples - done)
         x = rng.standard_normal((size, width))
-        for layer, w in enumerate(weights):
-            y = x @ w.T
-            x = phi(y)
-            sums[layer] += (y.sum(), np.square(y).sum(), np.square(x).sum())
-            saturated[layer] += np.count_nonzero(np.abs(y) > 3.0)
+        for layer in range(depth):
+            w = sample(np.random.default_rng(seeds[layer]), (width, width), "normal", var=var_w)
+            y = x @ w.T  # peak: w, x and y
+            del w, x
+            sums[layer, 0] += y.sum()
+            sums[layer, 1] += np.einsum("ij,ij->", y, y)
+            saturated[layer] += np.count_nonzero(y > 3.0) + np.count_nonzero(y < -3.0)
+            x = phi(y)  # peak: y, phi's temporaries and x
+            del y
+            sums[layer, 2] += np.einsum("ij,ij->", x, x)
         done += size
     count = samples * width
     mean = sums[:, 0] / count

@@ -95,6 +95,27 @@ def assert_usage_error(code, err):
         ],
         ["propagate", "--activation-expr", "x" * 1_000_000, "--std", "1", "--width", "8", "--depth", "2"],
         ["propagate", "--activation", "relu", "--std", "1", "--width", "8", "--depth", "2", "--plot", "out.gif"],
+        # issue 10: hostile expressions and arguments (tests/test_hostile_*.py has the rest)
+        ["propagate", "--activation-expr", "9**9**9", "--std", "1", "--width", "16", "--depth", "3"],
+        ["propagate", "--activation-expr", "log(x)", "--std", "1", "--width", "16", "--depth", "3"],
+        ["propagate", "--activation-expr", "1/x", "--std", "1", "--width", "16", "--depth", "3"],
+        ["gain", "--activation-expr", "exp(exp(x))"],
+        ["gain", "--activation-expr", "1e99999999999*x"],
+        ["propagate", "--activation", "relu", "--std", "1e200", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1e-200", "--width", "8", "--depth", "2"],
+        [
+            "propagate",
+            "--activation",
+            "relu",
+            "--std",
+            "1",
+            "--width",
+            "8192",
+            "--depth",
+            "100",
+            "--max-memory",
+            "500MB",
+        ],
     ],
 )
 def test_bad_input(argv, capsys, tmp_path, monkeypatch):

@@ -3,17 +3,73 @@
 initvar gain ACTIVATION [--param NAME=VALUE ...] [--digits D] [--json]
 initvar gain --all [--digits D] [--json]
 initvar gain --activation-expr EXPR [--digits D] [--json]
+
+A custom expression (--activation-expr, also used by ``initvar propagate``) goes through
+:func:`custom_activation`: the restricted parser (derive.parser), then the real-line check
+(derive.activations.check_activation: real everywhere, finite everywhere, E[phi(Z)^2] finite), and its
+Gaussian moments are computed under budgets: QUAD_SECONDS per quadrature, EXPRESSION_QUADRATURE_SECONDS
+for all of them, and a wall-clock watchdog of EXPRESSION_SECONDS over the whole analysis (SymPy's
+simplify and solve included). Each failure is one line, exit 2.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 from ..errors import UsageError
 
 DEFAULT_DIGITS = 16
 MAX_DIGITS = 40
+#: A custom expression's quadratures, all together, in seconds (each one also has its own 2 s budget).
+EXPRESSION_QUADRATURE_SECONDS = 4.0
+#: Wall clock for everything a custom expression makes the gain command do (parse, checks, quadratures).
+EXPRESSION_SECONDS = 6.0
+
+
+class _Watchdog(BaseException):
+    """Raised by the watchdog's alarm; a BaseException so that no ``except Exception`` in SymPy swallows it."""
+
+
+@contextmanager
+def watchdog(seconds: float, message: str):
+    """Run the body at most ``seconds`` of wall clock (SIGALRM, main thread only; elsewhere no limit), then
+    raise UsageError(message). The alarm repeats every 0.5 s in case a library swallows the first one."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _Watchdog
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
+    try:
+        yield
+    except _Watchdog:
+        raise UsageError(message) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def custom_activation(text: str, command: str, derivative: bool = False):
+    """The Activation of a user expression, or UsageError (one line) when it is not in the language or not a
+    usable activation on the whole real line (with ``derivative``, phi' too: the backward gain needs it)."""
+    from derive.activations import Activation, ActivationError, check_activation
+    from derive.parser import ExpressionError, parse_expression
+
+    try:
+        expr = parse_expression(text)
+        check_activation(expr, derivative=derivative)
+    except (ExpressionError, ActivationError) as exc:
+        raise UsageError(f"initvar {command}: bad --activation-expr: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"initvar {command}: bad --activation-expr: too deeply nested to analyse") from None
+    return Activation("custom", expr, title=text)
 
 
 def _params(pairs, act) -> dict:
@@ -40,18 +96,12 @@ def _params(pairs, act) -> dict:
 
 def _activations(args):
     """[(Activation, values)] for what the command line asks."""
-    from derive.activations import ACTIVATIONS, Activation
+    from derive.activations import ACTIVATIONS
 
     if args.activation_expr is not None:
-        from derive.parser import ExpressionError, parse_expression
-
-        try:
-            expr = parse_expression(args.activation_expr)
-        except ExpressionError as exc:
-            raise UsageError(f"initvar gain: bad --activation-expr: {exc}") from None
         if args.param:
             raise UsageError("initvar gain: --param goes with a named activation, not --activation-expr")
-        return [(Activation("custom", expr, title=args.activation_expr), None)]
+        return [(custom_activation(args.activation_expr, "gain", derivative=True), None)]
     if args.all:
         if args.param:
             raise UsageError("initvar gain: --param goes with one named activation, not --all")
@@ -74,7 +124,9 @@ def compute(pairs, digits: int):
         try:
             out.append(gains(act, values, digits=max(digits, 20)))
         except (ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
-            raise UsageError(f"initvar gain: {act.name}: {exc}") from None
+            raise UsageError(f"initvar gain: {act.name}: {exc}".replace("\n", " ")) from None
+        except RecursionError:
+            raise UsageError(f"initvar gain: {act.name}: too deeply nested to analyse") from None
     return out
 
 
@@ -117,7 +169,14 @@ def print_table(results, digits: int, stream=None) -> None:
 def run(args) -> int:
     if not 1 <= args.digits <= MAX_DIGITS:
         raise UsageError(f"initvar gain: --digits must be between 1 and {MAX_DIGITS}, got {args.digits}")
-    results = compute(_activations(args), args.digits)
+    if args.activation_expr is not None:
+        from derive.activations import quadrature_budget
+
+        limit = f"initvar gain: --activation-expr took more than {EXPRESSION_SECONDS:g} s to analyse; refused"
+        with watchdog(EXPRESSION_SECONDS, limit), quadrature_budget(EXPRESSION_QUADRATURE_SECONDS):
+            results = compute(_activations(args), args.digits)
+    else:
+        results = compute(_activations(args), args.digits)
     if args.json:
         payload = [g.as_dict(args.digits) for g in results]
         json.dump(payload if args.all else payload[0], sys.stdout, indent=2)
