@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import sympy as sp
 
@@ -920,9 +920,19 @@ def gaussian_map(act: Activation, kind: str, q, values: dict | None = None, digi
     bodies = {"second": lambda: expr**2, "mean": lambda: expr, "derivative": lambda: deriv**2}
     body = bodies.get(kind, lambda: expr * deriv * t)()
     try:
-        return _gauss_quad(body, q, tuple(kinks(expr)), digits, _LABELS[kind])
+        return _gauss_quad_cached(body, q, tuple(kinks(expr)), digits, _LABELS[kind])
     except _DomainError as exc:
         raise ActivationError(exc.message) from None
+
+
+@lru_cache(maxsize=4096)
+def _gauss_quad_cached(body, q, breaks, digits, label):
+    """:func:`_gauss_quad`, remembered: a deep network's second moment settles at a fixed point, and every
+    layer after that asks for the same q again (a failure is not remembered: it raises)."""
+    import mpmath
+
+    with mpmath.workdps(digits + 15):
+        return _gauss_quad(body, q, breaks, digits, label)
 
 
 def _gauss_quad(body, q, breaks, digits, label=None):
