@@ -310,9 +310,11 @@ def linear_regime_factor(act: Activation, values: dict | None = None) -> sp.Expr
 # under an enclosing budget for a whole command (:func:`quadrature_budget`).
 
 #: One quadrature: at most this many integrand evaluations (the 21 built-ins need 1,000 to 3,000 at 45
-#: digits) and this many seconds; over either it fails with a QuadratureError.
+#: digits) and this many seconds (they need 0.01 to 0.2 s; a loaded machine must not fail them); over
+#: either it fails with a QuadratureError. The commands give a custom expression a tighter budget for
+#: all its quadratures together (initvar.commands.gain, initvar.commands.propagate).
 QUAD_EVALUATIONS = 40_000
-QUAD_SECONDS = 2.0
+QUAD_SECONDS = 5.0
 #: Values saturate to +-inf above 2**MAG_LIMIT, about 10**1.26e6: mpmath handles those in microseconds,
 #: while exp of such a value, or tanh of e**(1e23), would take hours or all the memory.
 MAG_LIMIT = 2**22
@@ -565,6 +567,8 @@ def _compile_pow(node, base, power):
     def var_pow(x):
         b = base(x)
         if not b > 0:
+            if not b_expr.has(t):
+                raise _DomainError(f"{_show(node)} is undefined: a variable exponent needs a positive base, not {b}")
             raise _DomainError(
                 f"{_show(node)} is undefined where {_show(b_expr)} <= 0 (a variable exponent needs a positive "
                 f"base; e.g. at x = {_fmt(x)})"

@@ -24,7 +24,7 @@ from ..errors import UsageError
 
 DEFAULT_DIGITS = 16
 MAX_DIGITS = 40
-#: A custom expression's quadratures, all together, in seconds (each one also has its own 2 s budget).
+#: A custom expression's quadratures, all together, in seconds (each one also has its own budget).
 EXPRESSION_QUADRATURE_SECONDS = 4.0
 #: Wall clock for everything a custom expression makes the gain command do (parse, checks, quadratures).
 EXPRESSION_SECONDS = 6.0

@@ -187,6 +187,11 @@ def _theory(args, key: str, var_w: float, custom: bool):
                 f"initvar propagate: theory: E[y^2] overflows a float at layer {layer} of {args.depth}; "
                 "lower --std, --width or --depth"
             )
+        if value == 0:
+            raise UsageError(
+                f"initvar propagate: theory: E[y^2] is 0 at layer {layer} of {args.depth} (phi(y) = 0 almost surely, "
+                "or a second moment below what the Gaussian map resolves): there is nothing to compare"
+            )
         if not value >= _FLOAT_TINY:
             raise UsageError(
                 f"initvar propagate: theory: E[y^2] = {value:g} at layer {layer} of {args.depth} underflows (below "
