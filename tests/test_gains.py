@@ -167,3 +167,13 @@ def test_one_entry_gives_gains_latex_and_a_monte_carlo_check(runtime_activation)
     results, _ = verify.run([gain_check("shifted_softplus")], seed=3, jobs=1)
     main, control = results
     assert main.passed and control.passed, (main, control)
+
+
+def test_homogeneity_precheck_and_tiny_second_moments():
+    """Found in review: a 15-digit product made ReLU look non-homogeneous, and q = 1e-48 was rounded to 0."""
+    from derive.activations import gaussian_second_moment, is_homogeneous, lookup
+
+    assert is_homogeneous(lookup("relu").bound()) and is_homogeneous(lookup("leaky_relu").bound())
+    assert not is_homogeneous(lookup("tanh").bound())
+    assert gaussian_second_moment("relu", 1e-48) == pytest.approx(0.5e-48, rel=1e-12)
+    assert gaussian_second_moment("tanh", 1e-48) == pytest.approx(1e-48, rel=1e-9)
