@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch, jax (JAX and Flax), keras, or all installed ones (default)",
     )
     au.add_argument("--json", action="store_true", help="print audit.json on stdout instead of the table")
-    au.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output directory (default: output/)")
+    _add_out(au)
     au.add_argument(
         "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"
     )
@@ -267,7 +267,7 @@ COMMANDS = {
 
 
 #: Commands that write into --out (and so hold its lock while they run).
-WRITERS = ("derive", "verify", "report", "all")
+WRITERS = ("derive", "verify", "report", "all", "audit")
 
 
 def _with_command(argv: list[str]) -> list[str]:
