@@ -182,7 +182,7 @@ def _forward_checks():
         512: (128, 2048, 16, {"normal": 8, "uniform": 8, "rademacher": 8, "laplace": 8}),
     }
     for n, (m, batch, layers, reps) in sizes.items():
-        var_w = th.scheme_variance("lecun", n, m)
+        var_w = th.forward_keeping_variance(n)  # LeCun's 1/n, from the forward law alone
         for dist in ("normal", "uniform", "rademacher", "laplace"):
             out.append(
                 Check(
@@ -208,7 +208,7 @@ def _forward_checks():
                 )
             )
     n = 256
-    var_w = th.scheme_variance("he", n, n)
+    var_w = th.forward_keeping_variance(n, th.activation_factor("relu"))  # He's 2/n, from the forward law
     mean_x = float(th.relu_moment("gaussian-mean")(1.0, 0.0))
     var_relu = float(th.relu_moment("gaussian-variance")(1.0, 0.0))
     out.append(

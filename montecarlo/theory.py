@@ -117,6 +117,13 @@ def scheme_variance_fn(key: str):
     return sp.lambdify((n_in, n_out, a), _scheme_variance(key), "numpy")
 
 
+def forward_keeping_variance(n: int, factor: float = 1.0) -> float:
+    """The Var(w) that makes forward-variance's law give n Var(w) E[x^2] = 1 for E[x^2] = ``factor``: a scale
+    for the one-layer checks read off the forward law alone (building no scheme derivation, so that a
+    one-check verify starts fast)."""
+    return 1.0 / float(forward_variance("")(n, 1.0, factor, 0.0))
+
+
 def scheme_variance(key: str, fan_in: int, fan_out: int, slope: float = DEFAULT_SLOPE) -> float:
     return float(scheme_variance_fn(key)(fan_in, fan_out, slope))
 

@@ -18,3 +18,9 @@ def require_tex():
     if os.environ.get("INITVAR_REQUIRE_TEX") == "1":
         pytest.fail("pdflatex/bibtex missing but INITVAR_REQUIRE_TEX=1")
     pytest.skip("pdflatex missing")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The framework audit's tests run last: JAX starts threads when imported, and a process that has
+    them should not fork afterwards (the run, worker and interruption tests fork)."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_audit.py"))

@@ -55,7 +55,9 @@ def test_report_pdf_has_every_part(reference):
     ):
         assert heading in text, heading
     for d in registry().values():
-        assert d.title.replace("'", "\u2019") in text or d.title in text, d.title  # pdftotext prints a typographic quote
+        assert d.title.replace("'", "\u2019") in text or d.title in text, (
+            d.title
+        )  # pdftotext prints a typographic quote
     for figure in ("Figure 1", "Figure 2", "Figure 3", "Figure 4", "Table 1"):
         assert figure in text
     assert "??" not in text  # no unresolved reference
