@@ -745,7 +745,7 @@ def _constant_checks():
             claim=r"... and $\mathbb{E}[\mathrm{selu}(y)^2]=1$",
             theory=lambda: 1.0,
             control_claim="PyTorch's selu gain 3/4 keeps the variance: E[selu^2] = (4/3)^2",
-            control=lambda: second_selu / 0.75**2,
+            control=lambda: second_selu / th.torch_gain("selu") ** 2,
             replicate=partial(_selu_layer, n=n, batch=512, moment=2),
             batch=512 * n,
             replications=48,

@@ -78,6 +78,12 @@ def forward_gain(name: str) -> float:
 
 
 @cache
+def torch_gain(name: str) -> float:
+    """PyTorch's calculate_gain for ``name``, as the activation registry records it (shown, never theory)."""
+    return float(gains(name, digits=20).torch)
+
+
+@cache
 def gain_alternatives(name: str) -> tuple:
     """Other gains a person might use for ``name``, in order: PyTorch's, the linear-regime one, none (1)."""
     g = gains(name, digits=20)
