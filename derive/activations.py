@@ -57,6 +57,9 @@ class Activation:
     derivative_expr: sp.Expr | None = None
     title: str = ""
     defaults_from: str | None = field(default=None, compare=False)  # e.g. SELU: derived constants
+    #: a derivation whose main chain is E[phi(z)^2] and whose chain "derivative" is E[phi'(z)^2] for
+    #: z ~ N(0, sigma^2) in closed form (where SymPy finds one): the gains then use it, exactly
+    closed_forms: str | None = field(default=None, compare=False)
 
     # -- the expression -----------------------------------------------------------------------------
     def defaults(self) -> dict:
@@ -211,7 +214,7 @@ for _act in (
     Activation("relu6", sp.Min(sp.Max(0, t), 6), title="ReLU6"),
     Activation("softsign", t / (1 + sp.Abs(t)), title="softsign"),
     Activation("erf", sp.erf(t), title="erf"),
-    Activation("sin", sp.sin(t), title="sine"),
+    Activation("sin", sp.sin(t), title="sine", closed_forms="sine-moments"),
     Activation("abs", sp.Abs(t), title="absolute value"),
 ):
     register(_act)

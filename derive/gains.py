@@ -83,6 +83,19 @@ class Gains:
         }
 
 
+def _closed_forms(act: Activation, values, digits: int):
+    """(E[phi(Z)^2], E[phi'(Z)^2]) from the activation's closed-form derivation at sigma = 1, or None."""
+    import mpmath
+
+    from .expr import sigma
+
+    if act.closed_forms is None or values:
+        return None
+    d = get(act.closed_forms)
+    second, deriv = (d.chain(key).result.rhs.subs(sigma, 1) for key in ("", "derivative"))
+    return tuple(mpmath.mpf(sp.N(v, digits + 10)) for v in (second, deriv))
+
+
 def gains(activation: str | Activation, values: dict | None = None, digits: int = 30) -> Gains:
     """Gains of ``activation`` (a name or an :class:`Activation`) with parameters ``values``."""
     import mpmath
@@ -90,9 +103,10 @@ def gains(activation: str | Activation, values: dict | None = None, digits: int 
     act = lookup(activation) if isinstance(activation, str) else activation
     act.bound(values)  # validates the parameter names
     with mpmath.workdps(digits + 10):
-        second = gaussian_map(act, "second", 1, values, digits)
+        closed = _closed_forms(act, values, digits)
+        second = closed[0] if closed else gaussian_map(act, "second", 1, values, digits)
         mean = gaussian_map(act, "mean", 1, values, digits)
-        deriv = gaussian_map(act, "derivative", 1, values, digits)
+        deriv = closed[1] if closed else gaussian_map(act, "derivative", 1, values, digits)
         if not (mpmath.isfinite(second) and second > 0):
             raise ValueError(f"E[{act.name}(Z)^2] = {second}: no forward gain")
         forward = 1 / mpmath.sqrt(second)
@@ -134,7 +148,7 @@ def gains(activation: str | Activation, values: dict | None = None, digits: int 
     return Gains(
         activation=act.name,
         params=params,
-        method="exact" if is_homogeneous(act.bound(values)) else "numerical",
+        method="exact" if closed or is_homogeneous(act.bound(values)) else "numerical",
         second_moment=second,
         mean=mean,
         derivative_moment=deriv,

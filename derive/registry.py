@@ -15,6 +15,7 @@ CATALOG = (
     ("relu-second-moment", moments.relu_second_moment, ()),
     ("leaky-relu-second-moment", moments.leaky_relu_second_moment, ()),
     ("tanh-saturation", saturation.tanh_saturation, ()),
+    ("sine-moments", saturation.sine_moments, ()),
     ("deep-propagation", propagation.deep_propagation, ("forward-variance",)),
     (
         "init-schemes",

@@ -61,3 +61,43 @@ def tanh_saturation(refs: dict) -> Derivation:
             r"(\eqref{eq:deep-propagation}).",
         ),
     )
+
+
+def sine_moments(refs: dict) -> Derivation:
+    """E[sin(z)^2] and E[cos(z)^2] for z ~ N(0, sigma^2) in closed form: SymPy integrates both."""
+    gauss = _gauss(t)
+    return Derivation(
+        id="sine-moments",
+        title="Gaussian moments of the sine activation",
+        summary="For z ~ N(0, sigma^2): E[sin(z)^2] = (1 - exp(-2 sigma^2))/2 and E[sin'(z)^2] = E[cos(z)^2] = "
+        "(1 + exp(-2 sigma^2))/2, the closed forms behind sin's gains.",
+        chains=(
+            Chain(
+                title=r"$\mathbb{E}[\sin(z)^2]$",
+                lhs=E(sp.sin(z) ** 2),
+                assumptions=("gaussian-z",),
+                steps=(
+                    Step(sp.Integral(sp.sin(t) ** 2 * f_z(t), (t, -sp.oo, sp.oo)), "def-mean"),
+                    Step(sp.Integral(sp.sin(t) ** 2 * gauss, (t, -sp.oo, sp.oo)), "gaussian", ("gaussian-z",)),
+                    Step((1 - sp.exp(-2 * sigma**2)) / 2, "integrate"),
+                ),
+            ),
+            Chain(
+                key="derivative",
+                title=r"$\mathbb{E}[\sin'(z)^2]$",
+                lhs=E(sp.cos(z) ** 2),
+                assumptions=("gaussian-z",),
+                steps=(
+                    Step(sp.Integral(sp.cos(t) ** 2 * f_z(t), (t, -sp.oo, sp.oo)), "def-mean"),
+                    Step(sp.Integral(sp.cos(t) ** 2 * gauss, (t, -sp.oo, sp.oo)), "gaussian", ("gaussian-z",)),
+                    Step((1 + sp.exp(-2 * sigma**2)) / 2, "integrate"),
+                ),
+            ),
+        ),
+        refs=refs,
+        models=(Quadrature("0.7"), Quadrature("2.3")),
+        notes=(
+            r"SymPy finds these two Gaussian moments in closed form, so \texttt{initvar gain sin} is exact: "
+            r"$\sigma^2=1$ gives the forward gain $\sqrt{2/(1-e^{-2})}$ and the backward gain $\sqrt{2/(1+e^{-2})}$.",
+        ),
+    )
