@@ -72,21 +72,26 @@ def truncated_normal_std(k: float = 2.0) -> float:
 
 
 @cache
+def _gains(name: str):
+    """derive.gains for ``name`` at default parameters, computed once per process for every use below."""
+    return gains(name, digits=20)
+
+
 def forward_gain(name: str) -> float:
     """The forward gain 1/sqrt(E[phi(Z)^2]) of activation ``name`` (default parameters), from derive.gains."""
-    return float(gains(name, digits=20).forward)
+    return float(_gains(name).forward)
 
 
 @cache
 def torch_gain(name: str) -> float:
     """PyTorch's calculate_gain for ``name``, as the activation registry records it (shown, never theory)."""
-    return float(gains(name, digits=20).torch)
+    return float(_gains(name).torch)
 
 
 @cache
 def gain_alternatives(name: str) -> tuple:
     """Other gains a person might use for ``name``, in order: PyTorch's, the linear-regime one, none (1)."""
-    g = gains(name, digits=20)
+    g = _gains(name)
     out = []
     if g.torch is not None:
         out.append((float(g.torch), "PyTorch's calculate_gain"))

@@ -101,18 +101,19 @@ def jax_cases() -> list[Case]:
     conv = (*c2["kernel"], c2["c_in"] // c2["groups"], c2["c_out"])
     conv_in, conv_out = conv_fans(c2)
     jax_conv_out = shape_fans(conv, "...io")[1]
+    scale = 2.0  # the variance_scaling argument this case calls the framework with
     out.append(
         Case(
             id="jax/variance_scaling(conv, fan_out)",
             framework="jax",
-            call=f"jax.nn.initializers.variance_scaling(2.0, 'fan_out', 'truncated_normal') on a {conv} kernel "
+            call=f"jax.nn.initializers.variance_scaling({scale}, 'fan_out', 'truncated_normal') on a {conv} kernel "
             f"(groups={c2['groups']})",
             shape=conv,
             fan_in=conv_in,
             fan_out=conv_out,
             claims=(
                 _scaling_claim(
-                    2.0,
+                    scale,
                     jax_conv_out,
                     "fan_out",
                     "truncated_normal",
@@ -121,11 +122,11 @@ def jax_cases() -> list[Case]:
                     docstrings(inits.variance_scaling),
                 ),
             ),
-            control=Control(2.0 / conv_out, f"the derived fan-out (c_out/g) k = {conv_out} where c_out k belongs"),
+            control=Control(scale / conv_out, f"the derived fan-out (c_out/g) k = {conv_out} where c_out k belongs"),
             law="backward",
             judged=(RELU,),
-            sample=_initializer(lambda: inits.variance_scaling(2.0, "fan_out", "truncated_normal"), conv),
-            bound=2 * math.sqrt(2.0 / jax_conv_out) / truncated_std(),
+            sample=_initializer(lambda: inits.variance_scaling(scale, "fan_out", "truncated_normal"), conv),
+            bound=2 * math.sqrt(scale / jax_conv_out) / truncated_std(),
             note=f"the kernel's shape gives fan_out = c_out k = {jax_conv_out}: {c2['groups']} times the fan-out "
             f"of the backward law, (c_out/g) k = {conv_out}",
         )
