@@ -587,3 +587,24 @@ def _derivative_slope(act: Activation, values, q, digits: int):
     qs = sp.S(q)
     body = deriv**2 * (t**2 / qs - 1) / (2 * qs)
     return _gauss_quad_cached(body, qs, tuple(kinks(expr)), digits, "d/dq E[phi'(sqrt(q) Z)^2]")
+
+
+# -- finite width: the exact fourth moment of a ReLU network's output ------------------------------------
+
+
+def fluctuation_factor(width) -> sp.Expr:
+    """E[||x^l||^4 | x^{l-1}] / E[||x^l||^2 | x^{l-1}]^2 for one ReLU layer of ``width`` units with Gaussian
+    weights and no bias: 1 + 5/n (the finite-width-fluctuations derivation)."""
+    n = sp.Integer(width) if not isinstance(width, sp.Basic) else width
+    return 1 + sp.Rational(5) / n
+
+
+def fluctuation_ratio(widths) -> sp.Expr:
+    """E||x^L||^4 / (E||x^L||^2)^2 for a ReLU network with Gaussian weights, no biases and a fixed input, the
+    hidden widths ``widths``: the exact rational prod (1 + 5/n_l)."""
+    return sp.Mul(*(fluctuation_factor(n) for n in widths))
+
+
+def hanin_rolnick_bound(widths) -> sp.Expr:
+    """exp(5 sum 1/n_l): Hanin and Rolnick's (2018) exponential form of the same fluctuations."""
+    return sp.exp(5 * sp.Add(*(sp.Rational(1, int(n)) for n in widths)))
