@@ -589,14 +589,32 @@ def _derivative_slope(act: Activation, values, q, digits: int):
     return _gauss_quad_cached(body, qs, tuple(kinks(expr)), digits, "d/dq E[phi'(sqrt(q) Z)^2]")
 
 
+# -- closed-form kernels (independent of the quadratures above) -------------------------------------------
+
+
+def relu_kernel(q: float, c: float) -> float:
+    """E[relu(u_1) relu(u_2)], (u_1, u_2) ~ N(0, q [[1, c], [c, 1]]): the degree-1 arc-cosine kernel
+    q (sqrt(1 - c^2) + (pi - arccos c) c) / (2 pi) (Cho and Saul 2009)."""
+    c = min(1.0, max(-1.0, c))
+    return q * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / (2 * math.pi)
+
+
+def erf_kernel(q: float, c: float) -> float:
+    """E[erf(u_1) erf(u_2)], same (u_1, u_2): the arcsine kernel (2/pi) arcsin(2 q c / (1 + 2 q)) (Williams 1997)."""
+    return 2 / math.pi * math.asin(2 * q * c / (1 + 2 * q))
+
+
 # -- finite width: the exact fourth moment of a ReLU network's output ------------------------------------
 
 
 def fluctuation_factor(width) -> sp.Expr:
     """E[||x^l||^4 | x^{l-1}] / E[||x^l||^2 | x^{l-1}]^2 for one ReLU layer of ``width`` units with Gaussian
-    weights and no bias: 1 + 5/n (the finite-width-fluctuations derivation)."""
+    weights and no bias: 1 + 5/n, read off the finite-width-fluctuations derivation."""
+    from .catalog.meanfield import n_l
+    from .registry import get
+
     n = sp.Integer(width) if not isinstance(width, sp.Basic) else width
-    return 1 + sp.Rational(5) / n
+    return get("finite-width-fluctuations").result.rhs.subs(n_l, n)
 
 
 def fluctuation_ratio(widths) -> sp.Expr:

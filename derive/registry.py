@@ -3,7 +3,7 @@ checked on first use, each after the derivations it needs."""
 
 from __future__ import annotations
 
-from .catalog import constants, moments, propagation, saturation, schemes, symmetry
+from .catalog import constants, meanfield, moments, propagation, saturation, schemes, symmetry
 from .core import Derivation, DerivationError
 
 #: One entry per derivation, in the order the report presents them: (id, builder, ids it needs).
@@ -28,6 +28,8 @@ CATALOG = (
     ("constant-init", symmetry.constant_init, ()),
     ("truncated-normal", constants.truncated_normal, ()),
     ("selu-constants", constants.selu_constants, ()),
+    ("edge-of-chaos", meanfield.edge_of_chaos, ("relu-second-moment",)),
+    ("finite-width-fluctuations", meanfield.finite_width_fluctuations, ("relu-second-moment",)),
 )
 
 #: Ids in report order.

@@ -416,6 +416,24 @@ def _verify_solve(condition):
     return verify
 
 
+def _verify_solve_edge(before, after, ctx):
+    """The unknown is the unique positive root of chi_1(sigma_w^2) = 1, chi_1 the result of the chain that
+    the derivation's context names for this chain ("edge": {key: (chi_1 chain key, variable)})."""
+    if not isinstance(before, sp.Symbol) or before != ctx.chain.lhs:
+        return "a solve step starts from the chain's unknown alone"
+    named = ctx.derivation.context.get("edge", {}).get(ctx.chain.key)
+    if named is None:
+        return "the derivation names no chi_1 chain for this solve step"
+    source, variable = named
+    chi1 = ctx.derivation.chain(source).result.rhs
+    roots = [r for r in sp.solve(sp.Eq(chi1, 1), variable) if r.is_positive]
+    if len(roots) != 1:
+        return f"chi_1 = 1 has {len(roots)} positive roots in {variable}, not one"
+    if not same(roots[0], after):
+        return f"chi_1 = 1 at {variable} = {roots[0]}, not {after}"
+    return None
+
+
 def _verify_monotone(before, after, ctx):
     """lim_{s->oo} c * integral f(t, s) dt = c * integral lim f(t, s) dt when f >= 0 increases in s
     (monotone convergence) and c does not depend on s."""
@@ -530,6 +548,7 @@ RULES: dict[str, Rule] = {
             verify=_verify_solve(_backward_condition),
         ),
         _rule("compromise", "Glorot and Bengio's compromise", verify=_verify_compromise),
+        _rule("solve-edge", "solve chi_1 = 1", verify=_verify_solve_edge),
         _rule("monotone-convergence", "monotone convergence", verify=_verify_monotone),
         _rule("uniform", "uniform density", {"uniform-w"}, rewrite=_uniform),
         _rule("solve-bound", "solve for the bound", {"uniform-w"}, verify=_verify_solve_bound),

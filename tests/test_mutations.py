@@ -29,6 +29,7 @@ import sympy as sp
 import derive
 import derive.core as core
 from derive.activations import ACTIVATIONS
+from derive.catalog import meanfield as mf_catalog
 from derive.catalog import schemes as scheme_catalog
 from derive.catalog.schemes import c_in, c_out, groups, k_h, k_w
 from derive.catalog.symmetry import BACK, XIN, D, U, j
@@ -577,6 +578,41 @@ MUTATIONS = (
         r"chain 'he', the left-hand side: under",
         "semantic",
         _he_bound_from_xavier_variance,
+    ),
+    # ---- edge-of-chaos / finite-width-fluctuations ----
+    _rule(
+        "edge:critical sigma_w^2 = 3",
+        "edge-of-chaos",
+        r"chain 'critical', step 1 \(solve-edge\): chi_1 = 1 at .* = 2, not 3",
+        lambda mp: with_steps("edge-of-chaos", "critical", {1: {"expr": sp.Integer(3)}}),
+    ),
+    _rule(
+        "edge:chi_1 = sigma_w^2/4 (relu' squared halved twice)",
+        "edge-of-chaos",
+        r"chain 'main', step 1 \(result\)",
+        lambda mp: with_lines("edge-of-chaos", "", {HALF: sp.Rational(1, 4), 2: 4}),
+    ),
+    _rule(
+        "edge:the length map forgets the bias",
+        "edge-of-chaos",
+        r"chain 'length', step 1 \(result\)",
+        lambda mp: with_lines("edge-of-chaos", "length", {mf_catalog.sigma_b2: 0}),
+    ),
+    _rule(
+        "fluctuations:E[relu(z)^4] = sigma^4",
+        "finite-width-fluctuations",
+        r"chain 'fourth', step 4 \(integrate\): the line does not follow",
+        lambda mp: with_steps("finite-width-fluctuations", "fourth", {4: {"expr": sigma**4}}),
+    ),
+    _rule(
+        "fluctuations:1 + 2/n (a Gaussian's fourth moment for the rectified one's)",
+        "finite-width-fluctuations",
+        r"chain 'main', step 4 \(algebra\): not an identity: before - after = 3/n_l",
+        lambda mp: with_steps(
+            "finite-width-fluctuations",
+            "",
+            {4: {"expr": (mf_catalog.n_l + 2) / mf_catalog.n_l}, 5: {"expr": 1 + 2 / mf_catalog.n_l}},
+        ),
     ),
     # ---- conv-fan ----
     _rule("conv:forgets k_w", "conv-fan", r"chain 'main', step 2 \(identical\)", _conv_fan("", c_in / groups * k_h)),

@@ -1,0 +1,212 @@
+"""Mean field for ReLU, exactly: the length map, chi_1 and the edge of chaos (He initialization as its special
+case), and the finite-width fluctuations of a ReLU network's squared length."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..core import Chain, Derivation, Step
+from ..expr import E, f_z, relu, sigma, t, z
+from ..semantics import STANDARD_FAMILIES, Quadrature
+
+#: The weight and bias variances of a mean-field layer: W_ij ~ N(0, sigma_w^2/n), b_i ~ N(0, sigma_b^2).
+sigma_w2 = sp.Symbol(r"\sigma_w^2", positive=True)
+sigma_b2 = sp.Symbol(r"\sigma_b^2", nonnegative=True)
+#: The sigma_w^2 at which chi_1 = 1, as the unknown of a solve step.
+sigma_crit2 = sp.Symbol(r"\sigma_{w,\mathrm{crit}}^2", positive=True)
+#: A layer's width (the number of units whose squared outputs are summed).
+n_l = sp.Symbol("n_l", integer=True, positive=True)
+
+HALF = sp.Rational(1, 2)
+
+
+class _Except:
+    """A model that leaves out some chains (``keys``): the solve chain's unknown means nothing to a density."""
+
+    def __init__(self, model, keys):
+        self.model, self.keys = model, frozenset(keys)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def handles(self, chain) -> bool:
+        return chain.key not in self.keys and getattr(self.model, "handles", lambda c: True)(chain)
+
+
+class _EdgeRoot:
+    """The critical chain's own model: sigma_crit^2 is 1/E[relu'(z)^2], E computed by mpmath quadrature under a
+    symmetric density (an independent route to the root of sigma_w^2 E[relu'(z)^2] = 1)."""
+
+    sizes_own = True
+
+    def __init__(self, name, density):
+        self.name, self.density = f"the root of chi_1 = 1 by quadrature ({name})", density
+
+    def applies(self, assumptions) -> bool:
+        return True
+
+    def handles(self, chain) -> bool:
+        return chain.key == "critical"
+
+    def evaluate(self, expr, assumptions):
+        import mpmath
+
+        with mpmath.workdps(30):
+            half = mpmath.quad(lambda u: self.density(u) if u > 0 else 0, [-mpmath.inf, 0, mpmath.inf])
+            return sp.S(expr).xreplace({sigma_crit2: sp.Float(1 / half, 25)})
+
+    def same(self, left, right) -> bool:
+        return abs(sp.N(left - right, 20)) < sp.Float(10) ** -15
+
+
+def _gauss(variable):
+    return sp.exp(-(variable**2) / (2 * sigma**2)) / (sp.sqrt(2 * sp.pi) * sigma)
+
+
+def edge_of_chaos(refs: dict) -> Derivation:
+    """ReLU's length map q -> sigma_w^2 q/2 + sigma_b^2, chi_1 = sigma_w^2/2, and the edge of chaos sigma_w^2 = 2."""
+    return Derivation(
+        id="edge-of-chaos",
+        title="The edge of chaos of a ReLU network",
+        summary="For a ReLU layer with weights N(0, sigma_w^2/n) and biases N(0, sigma_b^2): the length map is "
+        "q -> sigma_w^2 q/2 + sigma_b^2 and chi_1 = sigma_w^2/2, so the edge of chaos chi_1 = 1 is sigma_w^2 = 2, where "
+        "q is a fixed point only if sigma_b^2 = 0: He initialization.",
+        chains=(
+            Chain(
+                key="length",
+                title=r"The length map: $q^l = \sigma_w^2\,\mathbb{E}[\mathrm{relu}(z)^2] + \sigma_b^2$, "
+                r"$z\sim\mathcal{N}(0, q^{l-1})$",
+                lhs=sigma_w2 * E(relu(z) ** 2) + sigma_b2,
+                assumptions=("symmetric-z", "gaussian-z"),
+                steps=(
+                    Step(sigma_w2 * E(z**2) / 2 + sigma_b2, "result", ("symmetric-z",), ref="relu-second-moment"),
+                    Step(sigma_w2 * sigma**2 / 2 + sigma_b2, "gaussian", ("gaussian-z",)),
+                ),
+            ),
+            Chain(
+                title=r"$\chi_1 = \sigma_w^2\,\mathbb{E}[\mathrm{relu}'(z)^2]$",
+                lhs=sigma_w2 * E(sp.Heaviside(z) ** 2),
+                assumptions=("symmetric-z",),
+                steps=(
+                    Step(sigma_w2 * HALF, "result", ("symmetric-z",), ref="relu-second-moment:derivative"),
+                    Step(sigma_w2 / 2, "algebra"),
+                ),
+            ),
+            Chain(
+                key="critical",
+                title=r"The edge of chaos: the $\sigma_w^2$ with $\chi_1 = 1$",
+                lhs=sigma_crit2,
+                assumptions=("symmetric-z",),
+                steps=(Step(sp.Integer(2), "solve-edge", ()),),
+            ),
+            Chain(
+                key="fixed",
+                title=r"The length map at the edge",
+                lhs=2 * E(relu(z) ** 2) + sigma_b2,
+                assumptions=("symmetric-z", "gaussian-z"),
+                steps=(
+                    Step(
+                        2 * sigma**2 / 2 + sigma_b2,
+                        "result",
+                        ("symmetric-z", "gaussian-z"),
+                        ref="edge-of-chaos:length",
+                        subs={sigma_w2: 2},
+                    ),
+                    Step(sigma**2 + sigma_b2, "algebra"),
+                ),
+            ),
+        ),
+        refs=refs,
+        models=(
+            *(_Except(m, ("critical",)) for m in (*STANDARD_FAMILIES, Quadrature("0.7"), Quadrature("2.3"))),
+            _EdgeRoot("normal", lambda u: __import__("mpmath").npdf(u)),
+            _EdgeRoot("Laplace", lambda u: __import__("mpmath").exp(-abs(u)) / 2),
+        ),
+        sizes={sigma_w2: (1, sp.Rational(3, 2), 3), sigma_b2: (0, sp.Rational(1, 10), sp.Rational(1, 2))},
+        context={"edge": {"critical": ("", sigma_w2)}},
+        notes=(
+            r"With $q = \sigma^2$ the second moment of a unit's pre-activation, the length map of a ReLU layer is "
+            r"linear with slope $\sigma_w^2/2$; $\chi_1$, the slope of the correlation map at $c = 1$ and the factor "
+            r"by which $\mathbb{E}\|\partial\ell/\partial x^l\|^2$ grows per layer (Schoenholz et al.\ 2017), is "
+            r"$\sigma_w^2/2$ whatever $q$. So $\sigma_w^2 < 2$ is ordered (correlations go to $1$, gradients vanish), "
+            r"$\sigma_w^2 > 2$ makes $q$ explode, and at the edge $\sigma_w^2 = 2$ the length map is $q \mapsto q + "
+            r"\sigma_b^2$: every $q$ is a fixed point when $\sigma_b^2 = 0$, and none exists otherwise. The edge of "
+            r"chaos of a ReLU network is the single point $(\sigma_w^2, \sigma_b^2) = (2, 0)$: weights of variance "
+            r"$2/n_{\mathrm{in}}$ and no bias, He initialization (\eqref{eq:init-schemes}).",
+            r"For any other activation the maps have no closed form in general: \texttt{initvar meanfield} computes "
+            r"$q^*$, $\chi_1$, $c^*$ and the depth scales $\xi_q$, $\xi_c$ by quadrature (labelled numerical), and "
+            r"\texttt{initvar meanfield --critical} the critical $\sigma_w^2(\sigma_b^2)$ to 30 digits.",
+        ),
+    )
+
+
+def finite_width_fluctuations(refs: dict) -> Derivation:
+    """E||x^l||^4 / (E||x^l||^2)^2 picks up a factor 1 + 5/n_l per ReLU layer of width n_l (Gaussian weights)."""
+    gauss = _gauss(t)
+    ratio = (n_l * E(relu(z) ** 4) + n_l * (n_l - 1) * E(relu(z) ** 2) ** 2) / (n_l * E(relu(z) ** 2)) ** 2
+    return Derivation(
+        id="finite-width-fluctuations",
+        title="Finite-width fluctuations of a ReLU network",
+        summary="Given the previous layer, a ReLU layer of width n_l with Gaussian weights and no bias multiplies "
+        "E||x||^4/(E||x||^2)^2 by 1 + 5/n_l: over a network, the exact product prod (1 + 5/n_l) <= exp(5 sum 1/n_l).",
+        chains=(
+            Chain(
+                key="fourth",
+                title=r"The fourth moment of a rectified Gaussian",
+                lhs=E(relu(z) ** 4),
+                assumptions=("gaussian-z",),
+                steps=(
+                    Step(sp.Integral(relu(t) ** 4 * f_z(t), (t, -sp.oo, sp.oo)), "def-mean"),
+                    Step(sp.Integral(t**4 * f_z(t), (t, 0, sp.oo)), "activation-def"),
+                    Step(sp.Integral(t**4 * gauss, (t, 0, sp.oo)), "gaussian", ("gaussian-z",)),
+                    Step(3 * sigma**4 / 2, "integrate"),
+                ),
+            ),
+            Chain(
+                title=r"$\mathbb{E}\|x^l\|^4/(\mathbb{E}\|x^l\|^2)^2$ given $x^{l-1}$: $n_l$ i.i.d.\ units "
+                r"$x_i = \mathrm{relu}(z_i)$, $z_i \sim \mathcal{N}(0, \sigma^2)$",
+                lhs=ratio,
+                assumptions=("gaussian-z", "symmetric-z"),
+                steps=(
+                    Step(
+                        (n_l * 3 * sigma**4 / 2 + n_l * (n_l - 1) * E(relu(z) ** 2) ** 2)
+                        / (n_l * E(relu(z) ** 2)) ** 2,
+                        "result",
+                        ("gaussian-z",),
+                        ref="finite-width-fluctuations:fourth",
+                    ),
+                    Step(
+                        (n_l * 3 * sigma**4 / 2 + n_l * (n_l - 1) * (E(z**2) / 2) ** 2) / (n_l * E(z**2) / 2) ** 2,
+                        "result",
+                        ("symmetric-z",),
+                        ref="relu-second-moment",
+                    ),
+                    Step(
+                        (n_l * 3 * sigma**4 / 2 + n_l * (n_l - 1) * (sigma**2 / 2) ** 2) / (n_l * sigma**2 / 2) ** 2,
+                        "gaussian",
+                        ("gaussian-z",),
+                    ),
+                    Step((n_l + 5) / n_l, "algebra"),
+                    Step(1 + 5 / n_l, "algebra"),
+                ),
+            ),
+        ),
+        refs=refs,
+        models=(*STANDARD_FAMILIES, Quadrature("0.7"), Quadrature("2.3")),
+        sizes={n_l: (1, 4, 100)},
+        notes=(
+            r"Given $x^{l-1}$, the pre-activations $z_i = \sum_j W_{ij} x^{l-1}_j$ of a layer with weights "
+            r"$\mathcal{N}(0, 2/n_{l-1})$ are i.i.d.\ $\mathcal{N}(0, \sigma^2)$ with $\sigma^2 = 2\|x^{l-1}\|^2/n_{l-1}$, "
+            r"so $\mathbb{E}[\|x^l\|^4 \mid x^{l-1}] = n_l\,\mathbb{E}[x_i^4] + n_l(n_l-1)\,\mathbb{E}[x_i^2]^2$ "
+            r"(the left-hand side above). The ratio does not depend on $\sigma$, and "
+            r"$\mathbb{E}[\|x^l\|^4\mid x^{l-1}]$ and $\mathbb{E}[\|x^l\|^2 \mid x^{l-1}]$ are fixed multiples of "
+            r"$\|x^{l-1}\|^4$ and $\|x^{l-1}\|^2$; taking expectations layer by layer, a network of hidden widths "
+            r"$n_1, \dots, n_L$ and a fixed input has exactly "
+            r"$\mathbb{E}\|x^L\|^4/(\mathbb{E}\|x^L\|^2)^2 = \prod_{l=1}^{L} (1 + 5/n_l)$, a rational number "
+            r"(widths $4, 4, 4$: $729/64 \approx 11.4$). Since $1 + u \le e^u$ this is at most "
+            r"$\exp(5\sum_l 1/n_l)$, the exponential form in Hanin and Rolnick (2018), and close to it when every "
+            r"$n_l$ is large. The squared length of one network fluctuates about its mean by a relative variance "
+            r"$\prod(1+5/n_l) - 1 \approx 5\sum_l 1/n_l$: what matters is the sum of reciprocal widths, so depth must "
+            r"grow no faster than width for the mean-field picture to describe a single network.",
+        ),
+    )
