@@ -223,6 +223,40 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--digits", type=int, default=16, metavar="D", help="significant digits (default 16, max 40)")
     gn.add_argument("--json", action="store_true", help="print JSON")
 
+    mf = sub.add_parser(
+        "meanfield",
+        help="mean-field signal propagation: q*, c*, chi_1, phase, depth scales; --critical: the edge of chaos",
+        description="For a fully connected layer with weights N(0, sigma_w^2/n) and biases N(0, sigma_b^2), at "
+        "infinite width (Poole et al. 2016, Schoenholz et al. 2017): the fixed point q* of the length map and its "
+        "slope, chi_1, the correlation fixed point c*, the phase (ordered, chaotic, critical, exploding) and the "
+        "depth scales xi_q, xi_c. With --critical, the sigma_w^2 of the edge of chaos (chi_1 = 1) for the given "
+        "sigma_b^2, to 30 digits. Exact for ReLU-like activations, else quadrature (labelled numerical). Numbers "
+        "are read as exact decimals.",
+    )
+    mfa = mf.add_mutually_exclusive_group()
+    mfa.add_argument("--activation", metavar="NAME", help="tanh, erf, relu, gelu, ... (initvar gain --all lists them)")
+    mfa.add_argument("--activation-expr", metavar="EXPR", help="a custom activation of x (restricted parser)")
+    mf.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="a parameter, e.g. negative_slope=0.2 (repeatable)"
+    )
+    mf.add_argument("--sigma-w2", metavar="X", help="weight variance times fan-in, e.g. 1.76")
+    mf.add_argument("--sigma-b2", metavar="Y", default="0", help="bias variance (default 0)")
+    mf.add_argument("--critical", action="store_true", help="solve chi_1 = 1 for sigma_w^2 (the edge of chaos)")
+    mf.add_argument(
+        "--digits", type=int, default=None, metavar="D", help="significant digits (default 12, 30 with --critical)"
+    )
+    mf.add_argument("--json", action="store_true", help="print JSON (numbers as decimal strings)")
+
+    fl = sub.add_parser(
+        "fluctuations",
+        help="the exact finite-width fluctuation ratio of a ReLU network, beside Hanin and Rolnick's bound",
+        description="E||x_L||^4 / (E||x_L||^2)^2 for a ReLU network with Gaussian weights, no biases and a fixed "
+        "input: the exact rational prod (1 + 5/n_l) over the hidden widths (the finite-width-fluctuations "
+        "derivation), beside Hanin and Rolnick's (2018) exp(5 sum 1/n_l).",
+    )
+    fl.add_argument("--widths", required=True, metavar="N1,N2,...", help="hidden widths, e.g. 100,100,100")
+    fl.add_argument("--json", action="store_true", help="print JSON")
+
     au = sub.add_parser(
         "audit",
         help="sample the real initializers of PyTorch, JAX/Flax and Keras and hold them against the derived laws",
@@ -260,6 +294,8 @@ COMMANDS = {
     "verify": "verify",
     "propagate": "propagate",
     "gain": "gain",
+    "meanfield": "meanfield",
+    "fluctuations": "fluctuations",
     "audit": "audit",
     "report": "report",
     "all": "main_job",
