@@ -548,7 +548,7 @@ RULES: dict[str, Rule] = {
             verify=_verify_solve(_backward_condition),
         ),
         _rule("compromise", "Glorot and Bengio's compromise", verify=_verify_compromise),
-        _rule("solve-edge", "solve chi_1 = 1", verify=_verify_solve_edge),
+        _rule("solve-edge", "solve for the edge of chaos", verify=_verify_solve_edge),
         _rule("monotone-convergence", "monotone convergence", verify=_verify_monotone),
         _rule("uniform", "uniform density", {"uniform-w"}, rewrite=_uniform),
         _rule("solve-bound", "solve for the bound", {"uniform-w"}, verify=_verify_solve_bound),
