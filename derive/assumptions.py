@@ -69,6 +69,12 @@ _ALL = (
         r"$\operatorname{Var}(y_l) = \operatorname{Var}(y_{l-1})$ is the goal",
         "the initialization should keep the variance constant across layers",
     ),
+    Assumption(
+        "gaussian-pair",
+        r"$(u_1, u_2)$ is a centred Gaussian pair with $\mathbb{E}[u_1^2] = \mathbb{E}[u_2^2] = q$ and "
+        r"$\mathbb{E}[u_1 u_2] = q c$ (two inputs' pre-activations in one unit of an infinitely wide layer)",
+        "two pre-activations are jointly Gaussian, mean 0, second moment q each, correlation c",
+    ),
     Assumption("uniform-w", r"$w \sim \mathcal{U}(-b, b)$", "weights are uniform on [-b, b]"),
     Assumption("zero-init", r"all weights and biases are $0$", "every weight and bias starts at zero"),
     Assumption(

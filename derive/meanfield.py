@@ -592,16 +592,24 @@ def _derivative_slope(act: Activation, values, q, digits: int):
 # -- closed-form kernels (independent of the quadratures above) -------------------------------------------
 
 
+@lru_cache(maxsize=2)
+def _kernel(ident: str):
+    from .catalog.meanfield import c, q
+    from .registry import get
+
+    return sp.lambdify((q, c), get(ident).result.rhs, modules="math")
+
+
 def relu_kernel(q: float, c: float) -> float:
     """E[relu(u_1) relu(u_2)], (u_1, u_2) ~ N(0, q [[1, c], [c, 1]]): the degree-1 arc-cosine kernel
-    q (sqrt(1 - c^2) + (pi - arccos c) c) / (2 pi) (Cho and Saul 2009)."""
-    c = min(1.0, max(-1.0, c))
-    return q * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / (2 * math.pi)
+    q (sqrt(1 - c^2) + (pi - arccos c) c) / (2 pi) (Cho and Saul 2009), read off the arc-cosine-kernel derivation."""
+    return float(_kernel("arc-cosine-kernel")(q, min(1.0, max(-1.0, c))))
 
 
 def erf_kernel(q: float, c: float) -> float:
-    """E[erf(u_1) erf(u_2)], same (u_1, u_2): the arcsine kernel (2/pi) arcsin(2 q c / (1 + 2 q)) (Williams 1997)."""
-    return 2 / math.pi * math.asin(2 * q * c / (1 + 2 * q))
+    """E[erf(u_1) erf(u_2)], same (u_1, u_2): the arcsine kernel (2/pi) arcsin(2 q c / (1 + 2 q)) (Williams 1997),
+    read off the arcsine-kernel derivation."""
+    return float(_kernel("arcsine-kernel")(q, c))
 
 
 # -- finite width: the exact fourth moment of a ReLU network's output ------------------------------------

@@ -30,6 +30,8 @@ CATALOG = (
     ("selu-constants", constants.selu_constants, ()),
     ("edge-of-chaos", meanfield.edge_of_chaos, ("relu-second-moment",)),
     ("finite-width-fluctuations", meanfield.finite_width_fluctuations, ("relu-second-moment",)),
+    ("arc-cosine-kernel", meanfield.arc_cosine_kernel, ()),
+    ("arcsine-kernel", meanfield.arcsine_kernel, ()),
 )
 
 #: Ids in report order.

@@ -434,6 +434,20 @@ def _verify_solve_edge(before, after, ctx):
     return None
 
 
+def _verify_numerically(before, after, ctx):
+    """A step justified by a theorem that SymPy cannot apply (polar coordinates, Price's theorem): both lines
+    are evaluated by every model of the derivation that evaluates numerically (``numeric_pair``), at its
+    points, and must agree to its digits. Labelled "checked numerically" wherever it is shown."""
+    models = [m for m in ctx.derivation.models if getattr(m, "numeric_pair", False)]
+    if not models:
+        return "a step checked numerically needs a model that evaluates it numerically"
+    for model in models:
+        left, right = model.evaluate(before, frozenset()), model.evaluate(after, frozenset())
+        if not model.same(left, right):
+            return f"the lines differ numerically under {model.name}"
+    return None
+
+
 def _verify_monotone(before, after, ctx):
     """lim_{s->oo} c * integral f(t, s) dt = c * integral lim f(t, s) dt when f >= 0 increases in s
     (monotone convergence) and c does not depend on s."""
@@ -548,6 +562,18 @@ RULES: dict[str, Rule] = {
             verify=_verify_solve(_backward_condition),
         ),
         _rule("compromise", "Glorot and Bengio's compromise", verify=_verify_compromise),
+        _rule(
+            "polar",
+            "polar coordinates (checked numerically)",
+            {"gaussian-pair"},
+            verify=_verify_numerically,
+        ),
+        _rule(
+            "price",
+            "Price's theorem and a Gaussian integral (checked numerically)",
+            {"gaussian-pair"},
+            verify=_verify_numerically,
+        ),
         _rule("solve-edge", "solve for the edge of chaos", verify=_verify_solve_edge),
         _rule("monotone-convergence", "monotone convergence", verify=_verify_monotone),
         _rule("uniform", "uniform density", {"uniform-w"}, rewrite=_uniform),

@@ -614,6 +614,26 @@ MUTATIONS = (
             {4: {"expr": (mf_catalog.n_l + 2) / mf_catalog.n_l}, 5: {"expr": 1 + 2 / mf_catalog.n_l}},
         ),
     ),
+    _rule(
+        "arc-cosine:(pi + arccos c) for (pi - arccos c)",
+        "arc-cosine-kernel",
+        r"chain 'main', step 2 \(integrate\)",
+        lambda mp: with_lines("arc-cosine-kernel", "", {sp.pi - mf_catalog.theta: sp.pi + mf_catalog.theta}, start=2),
+    ),
+    _rule(
+        "arcsine:q c/(1 + q) for 2 q c/(1 + 2 q)",
+        "arcsine-kernel",
+        r"chain 'main', step 1 \(price\): the lines differ numerically",
+        lambda mp: with_lines(
+            "arcsine-kernel",
+            "",
+            {
+                2 * mf_catalog.q * mf_catalog.c / (1 + 2 * mf_catalog.q): mf_catalog.q
+                * mf_catalog.c
+                / (1 + mf_catalog.q)
+            },
+        ),
+    ),
     # ---- conv-fan ----
     _rule("conv:forgets k_w", "conv-fan", r"chain 'main', step 2 \(identical\)", _conv_fan("", c_in / groups * k_h)),
     _rule(
