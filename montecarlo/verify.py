@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .estimate import from_replications, holm
+from .estimate import from_replications, holm, student_t_quantile
 
 CHUNK = 8  # replications per task; results do not depend on it
 WINDOW = 3  # tasks in flight per worker: enough to keep every worker busy, bounded whatever the samples
@@ -159,29 +159,11 @@ def matches(check_id: str, pattern: str | None) -> bool:
 
 def index_key() -> str:
     """What the check ids depend on: the sources of derive/ and montecarlo/, the versions of Python
-    and the numerical libraries, and the activations registered in this process."""
-    import hashlib
-    import importlib.metadata as md
-    from pathlib import Path
+    and the numerical libraries, and the activations registered in this process (see
+    :func:`montecarlo.derived.source_key`)."""
+    from .derived import source_key
 
-    import derive
-    from derive.activations import ACTIVATIONS
-
-    digest = hashlib.sha256()
-    for package in (derive, sys.modules[__package__]):
-        root = Path(package.__file__).parent
-        for path in sorted(root.rglob("*.py")):
-            digest.update(f"{package.__name__}/{path.relative_to(root).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
-    versions = [sys.version]
-    for name in ("numpy", "scipy", "sympy", "mpmath"):
-        try:
-            versions.append(f"{name} {md.version(name)}")
-        except md.PackageNotFoundError:
-            versions.append(f"{name} -")
-    digest.update(repr((versions, sorted(ACTIVATIONS))).encode())
-    return digest.hexdigest()[:40]
+    return source_key()
 
 
 def _groups_for(pattern: str, builders, index) -> set | None:
@@ -400,10 +382,8 @@ STAGED_PILOT = 32  # the pilot of those checks: a larger one estimates the sprea
 def _needed_replications(check, values, precision: float) -> int:
     """Stein's two-stage rule: R such that the 99.9% half-width is at most ``precision`` x |theory|,
     from the pilot's standard deviation (capped at 100x the check's default)."""
-    from scipy.stats import t as student_t
-
     spread = float(np.std(values[:, -1], ddof=1))
-    quantile = float(student_t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1))
+    quantile = student_t_quantile(0.5 + CONFIDENCE / 2, len(values) - 1)
     target = precision * abs(float(check.theory()))
     if target == 0 or spread == 0:
         return len(values)
