@@ -1061,3 +1061,8 @@ def gaussian_second_moment(name: str, q: float, slope: float = float(DEFAULT_LEA
     values = {"negative_slope": slope} if act.params and act.params[0][0] == "negative_slope" else None
     # the float's exact binary value: nsimplify would round a tiny q (1e-48) to 0
     return float(gaussian_map(act, "second", sp.Rational(q) if q else 0, values, digits=20))
+
+
+#: The activations this file defines, taken after all of them (register() at run time adds to ACTIVATIONS,
+#: never to this): derived values are kept on disk only while ACTIVATIONS equals it (montecarlo/derived.py).
+BUILT_IN = dict(ACTIVATIONS)

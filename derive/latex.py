@@ -10,6 +10,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .assumptions import ASSUMPTIONS
 from .rules import RULES
+from .text import plain_tex
 
 PREAMBLE = r"""\usepackage[T1]{fontenc}
 \usepackage{lmodern}
@@ -194,25 +195,6 @@ def render_chain_notebook(d, chain) -> str:
         lines.append(rf"  {left} &= {right} && \text{{{why}}}{end}")
     lines.append(r"\end{aligned}")
     return "\n".join(lines)
-
-
-_PLAIN_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\^{}",
-}
-
-
-def plain_tex(text: str) -> str:
-    """Plain words (an assumption's one-line statement) safe in running LaTeX text."""
-    return "".join(_PLAIN_SPECIAL.get(ch, ch) for ch in text)
 
 
 def _legend(keys) -> str:

@@ -1,11 +1,15 @@
-"""The user's cache: which group of checks holds which check id, so that ``initvar verify --only X``
-builds only the checks it runs (see :func:`montecarlo.verify.select`).
+"""The user's cache, two JSON files per key:
 
-Only check ids are cached, never a derivation, a formula or a number: every check that runs is built
-from the code, and every derivation it uses is built and checked, on every run. The key
-(:func:`montecarlo.verify.index_key`) is a hash of derive/'s and montecarlo/'s sources and of the
-library versions, so an edited source is a miss. ``--no-cache`` ignores what is stored and rebuilds
-it. A cache that cannot be read or written is silently skipped.
+- ``checks-<key>.json``: which group of checks holds which check id, so that ``initvar verify --only X``
+  builds only the checks it runs (see :func:`montecarlo.verify.select`);
+- ``derived-<key>.json``: the values and NumPy functions montecarlo/ computed from derive/'s checked
+  derivations (see :mod:`montecarlo.derived`), so that ``initvar verify`` need not import SymPy and
+  build the derivations again. Only ``initvar verify`` run as a program uses it.
+
+The key (:func:`montecarlo.derived.source_key`) is a hash of every source file of derive/ and
+montecarlo/ and of the library versions, so an edited source is a miss, and a miss builds and checks
+the derivations. ``--no-cache`` ignores what is stored, rebuilds it and stores it again. A cache that
+cannot be read or written is silently skipped.
 
 Location: ``$INITVAR_CACHE_DIR``, else ``$XDG_CACHE_HOME/initvar``, else ``~/.cache/initvar``.
 """
@@ -33,15 +37,17 @@ def cache_dir() -> Path | None:
     return Path(home) / ".cache" / "initvar"
 
 
-class CheckIndex:
-    """``load(key)``/``store(key, data)`` of the check-id index, as JSON files in :func:`cache_dir`."""
+class JsonCache:
+    """``load(key)``/``store(key, data)`` of one kind of entry, as ``<prefix>-<key>.json`` in :func:`cache_dir`."""
+
+    prefix = ""
 
     def __init__(self, *, read: bool = True):
         self.read = read
         self.folder = cache_dir()
 
     def _path(self, key: str) -> Path | None:
-        return None if self.folder is None else self.folder / f"checks-{key}.json"
+        return None if self.folder is None else self.folder / f"{self.prefix}-{key}.json"
 
     def load(self, key: str):
         path = self._path(key)
@@ -61,13 +67,30 @@ class CheckIndex:
         try:
             prepare_dir(path.parent)
             write_text(path, json.dumps(data, indent=1) + "\n")
-            old = sorted(path.parent.glob("checks-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            old = sorted(path.parent.glob(f"{self.prefix}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
             for stale in old[KEEP + 1 :]:
                 stale.unlink()
         except (OSError, OutputError):
             pass
 
 
+class CheckIndex(JsonCache):
+    """The check-id index."""
+
+    prefix = "checks"
+
+
+class DerivedCache(JsonCache):
+    """Values computed from derive/'s checked derivations (read by :mod:`montecarlo.derived`)."""
+
+    prefix = "derived"
+
+
 def check_index(args) -> CheckIndex:
     """The index for a command's ``--no-cache``."""
     return CheckIndex(read=not getattr(args, "no_cache", False))
+
+
+def derived_cache(args) -> DerivedCache:
+    """The store of derived values for a command's ``--no-cache``."""
+    return DerivedCache(read=not getattr(args, "no_cache", False))

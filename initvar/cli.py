@@ -136,7 +136,7 @@ def _add_verify_options(p):
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="rebuild the cached index of check ids (user cache dir; it holds ids only, never derivations)",
+        help="ignore and rebuild the user cache (check ids, and what verify computed from the checked derivations)",
     )
 
 
@@ -354,7 +354,10 @@ def _dispatch(args, argv) -> int:
         return module.run(args)
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, derived_cache: bool = False) -> int:
+    """Run one command line; ``derived_cache``: let ``verify`` keep what it computes from the checked
+    derivations in the user cache (the console script does; an in-process caller, who may have
+    patched derive/ or montecarlo/, does not unless it asks)."""
     from montecarlo.writer import OutputError
 
     process.single_threaded_blas()
@@ -363,6 +366,7 @@ def main(argv=None) -> int:
         process.check_environment()
         argv = _with_command(list(sys.argv[1:] if argv is None else argv))
         args = build_parser().parse_args(argv)
+        args.derived_cache = derived_cache
         return _dispatch(args, argv)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
@@ -393,7 +397,7 @@ def main(argv=None) -> int:
 def run() -> None:
     """Console entry point: once ``main`` has finished (and written everything), a late Ctrl-C or
     SIGTERM no longer turns a complete run into a killed one."""
-    code = main()
+    code = main(derived_cache=True)
     process.ignore_late_signals()
     sys.exit(code)
 

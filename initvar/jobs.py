@@ -53,12 +53,12 @@ def _progress_bar(total_hint: str):
     """A tqdm bar on stderr when it is a terminal (with the time left); silent otherwise."""
     import sys
 
-    from tqdm import tqdm
-
     state = {"bar": None}
 
     def update(step, total):
         if state["bar"] is None:
+            from tqdm import tqdm
+
             state["bar"] = tqdm(
                 total=total, desc=total_hint, unit="task", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False
             )

@@ -75,6 +75,9 @@ class Check:
     network: Network | None = None  # the simulated network of a deep check
     two_stage: bool = False  # sized by Stein's two-stage rule by default (a pilot, then what it needs)
     warm: Callable | None = field(default=None, repr=False)  # builds shared tables before workers fork
+    #: The same check with a finer replication (a fraction of this one's samples, its own id), which
+    #: --precision sizes instead: a run asked for a coarse half-width then stops near it, not far below.
+    unit: Check | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -184,9 +187,10 @@ def _forward_checks():
     for n, (m, batch, layers, reps) in sizes.items():
         var_w = th.forward_keeping_variance(n)  # LeCun's 1/n, from the forward law alone
         for dist in ("normal", "uniform", "rademacher", "laplace"):
-            out.append(
-                Check(
-                    id=f"forward-variance/{dist}/n{n}",
+
+            def check(ident, batch_, layers_, replications, unit=None, *, n=n, m=m, var_w=var_w, dist=dist):
+                return Check(
+                    id=ident,
                     derivation="forward-variance",
                     claim=rf"\operatorname{{Var}}(y)=n\operatorname{{Var}}(w)\operatorname{{Var}}(x),\ n={n}",
                     theory=partial(lambda n_, v: float(th.forward_variance("")(n_, v, var_x, 0.0)), n, var_w),
@@ -196,17 +200,24 @@ def _forward_checks():
                         sim.dense_forward,
                         n=n,
                         m=m,
-                        batch=batch,
+                        batch=batch_,
                         w_dist=dist,
                         x_dist=dist,
                         vw=var_w,
                         vx=var_x,
-                        layers=layers,
+                        layers=layers_,
                     ),
-                    batch=batch * m * layers,
-                    replications=reps[dist],
+                    batch=batch_ * m * layers_,
+                    replications=replications,
+                    unit=unit,
                 )
-            )
+
+            # --precision's unit: an eighth of the inputs through an eighth of the matrices (1/64 of a
+            # replication): its spread is about 0.7% of the theory at n = 512, so that a 16-unit pilot
+            # (a quarter of a replication) does not already reach far below a 1% half-width.
+            ident = f"forward-variance/{dist}/n{n}"
+            unit = check(f"{ident}@unit", batch // 8, layers // 8, 64 * reps[dist])
+            out.append(check(ident, batch, layers, reps[dist], unit))
     n = 256
     var_w = th.forward_keeping_variance(n, th.activation_factor("relu"))  # He's 2/n, from the forward law
     mean_x = float(th.relu_moment("gaussian-mean")(1.0, 0.0))

@@ -32,18 +32,29 @@ class Estimate:
 
     def p_value(self, theory: float) -> float:
         """Two-sided p-value of H0: the replication mean is ``theory``."""
-        from scipy.stats import t as student_t
-
         if self.stderr == 0:
             return 0.0 if self.value != theory else 1.0
         stat = (self.value - theory) / self.stderr
-        return float(2 * student_t.sf(abs(stat), self.replications - 1))
+        return float(2 * student_t_sf(abs(stat), self.replications - 1))
+
+
+def student_t_quantile(p: float, df: int) -> float:
+    """The p-quantile of Student's t with ``df`` degrees of freedom (what ``scipy.stats.t.ppf`` computes,
+    from the same ``scipy.special`` function, without importing ``scipy.stats``: a one-check run starts faster)."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, p))
+
+
+def student_t_sf(x: float, df: int) -> float:
+    """P(T > x) for Student's t with ``df`` degrees of freedom (as ``scipy.stats.t.sf``)."""
+    from scipy.special import stdtr
+
+    return float(stdtr(df, -x))
 
 
 def from_replications(values, samples_per_replication: int, confidence: float = 0.999) -> Estimate:
     """The Student-t estimate from i.i.d. replication values."""
-    from scipy.stats import t as student_t
-
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or values.size < 2:
         raise ValueError("need at least two replications")
@@ -52,7 +63,7 @@ def from_replications(values, samples_per_replication: int, confidence: float = 
     r = values.size
     mean = float(values.mean())
     stderr = float(values.std(ddof=1) / np.sqrt(r))
-    quantile = float(student_t.ppf(0.5 + confidence / 2, r - 1))
+    quantile = student_t_quantile(0.5 + confidence / 2, r - 1)
     return Estimate(
         mean, stderr, mean - quantile * stderr, mean + quantile * stderr, r, r * samples_per_replication, confidence
     )

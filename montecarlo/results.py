@@ -11,7 +11,7 @@ import io
 import json
 import platform
 
-from derive.latex import plain_tex
+from derive.text import plain_tex
 
 FIELDS = (
     "id",

@@ -8,89 +8,126 @@ from __future__ import annotations
 
 from functools import cache
 
-import sympy as sp
-
-from derive import get
-from derive.activations import DEFAULT_LEAKY_SLOPE, gaussian_map, gaussian_second_moment, lookup
-from derive.catalog.schemes import c_in, c_out, groups, k_h, k_w
-from derive.constants import truncated_normal_std as _truncated_std
-from derive.expr import E, L, Nl, Var, Wl, a, c_phi, n, n_in, n_out, sigma, v_w, w, x, z
-from derive.gains import c_phi as _c_phi
-from derive.gains import gain, gains
-from derive.laws import uniform_bound as _uniform_bound
-from derive.laws import variance as _scheme_variance
-from derive.schemes import COMPROMISE, compromise
-from derive.semantics import Family
-
+from .derived import derived
 from .layers import layer_dims
 
-#: The leaky slope used where none is given: derive's one definition, as a float.
-DEFAULT_SLOPE = float(DEFAULT_LEAKY_SLOPE)
 
-_vw, _vx, _mx, _mw, _vg = sp.symbols("vw vx mx mw vg", real=True)
+@derived
+def _default_slope() -> float:
+    from derive.activations import DEFAULT_LEAKY_SLOPE
+
+    return float(DEFAULT_LEAKY_SLOPE)
+
+
+#: The leaky slope used where none is given: derive's one definition, as a float.
+DEFAULT_SLOPE = _default_slope()
+
+
+@cache
+def _plain_symbols():
+    """The plain symbols vw, vx, mx, mw, vg that stand for moments in what lambdify is given."""
+    import sympy as sp
+
+    return sp.symbols("vw vx mx mw vg", real=True)
 
 
 def _moments_to_symbols(expr):
     """Replace Var(w), Var(x), E[x], E[w], E[x^2] by plain symbols that lambdify understands."""
-    return sp.S(expr).xreplace({E(x**2): _vx + _mx**2}).xreplace({Var(w): _vw, Var(x): _vx, E(x): _mx, E(w): _mw})
+    import sympy as sp
+
+    from derive.expr import E, Var, w, x
+
+    vw, vx, mx, mw, _ = _plain_symbols()
+    return sp.S(expr).xreplace({E(x**2): vx + mx**2}).xreplace({Var(w): vw, Var(x): vx, E(x): mx, E(w): mw})
 
 
-@cache
+def _get(ident: str):
+    """The derivation ``ident``, built and checked (with what it needs) on first use in this process."""
+    from derive import get
+
+    return get(ident)
+
+
+def _lambdify(args, expr):
+    import sympy as sp
+
+    return sp.lambdify(args, expr, "numpy")
+
+
+@derived
 def product_variance(chain: str = ""):
     """f(vw, vx, mw, mx) = Var(wx) from the chain ``chain`` of ``product-variance``."""
-    rhs = _moments_to_symbols(get("product-variance").chain(chain).result.rhs)
-    return sp.lambdify((_vw, _vx, _mw, _mx), rhs, "numpy")
+    vw, vx, mx, mw, _ = _plain_symbols()
+    rhs = _moments_to_symbols(_get("product-variance").chain(chain).result.rhs)
+    return _lambdify((vw, vx, mw, mx), rhs)
 
 
-@cache
+@derived
 def forward_variance(chain: str = ""):
     """f(n, vw, vx, mx) = Var(y) of one dense layer, from ``forward-variance``."""
-    rhs = _moments_to_symbols(get("forward-variance").chain(chain).result.rhs)
-    return sp.lambdify((n, _vw, _vx, _mx), rhs, "numpy")
+    from derive.expr import n
+
+    vw, vx, mx, _, _ = _plain_symbols()
+    rhs = _moments_to_symbols(_get("forward-variance").chain(chain).result.rhs)
+    return _lambdify((n, vw, vx, mx), rhs)
 
 
-@cache
+@derived
 def backward_variance():
     """f(n_out, vw, vg) = Var(dL/dx), from ``backward-variance``."""
-    rhs = get("backward-variance").result.rhs
+    from derive.expr import Var, n_out, w
+
+    vw, _, _, _, vg = _plain_symbols()
+    rhs = _get("backward-variance").result.rhs
     g = next(iter(v for v in rhs.atoms(Var) if v.args[0] != w))
-    return sp.lambdify((n_out, _vw, _vg), rhs.xreplace({Var(w): _vw, g: _vg}), "numpy")
+    return _lambdify((n_out, vw, vg), rhs.xreplace({Var(w): vw, g: vg}))
 
 
-@cache
+@derived
 def relu_moment(chain: str):
     """Functions of sigma (and E[z^2]) from ``relu-second-moment``'s chains."""
-    rhs = get("relu-second-moment").chain(chain).result.rhs
+    import sympy as sp
+
+    from derive.expr import E, sigma, z
+
+    rhs = _get("relu-second-moment").chain(chain).result.rhs
     ez2 = sp.Symbol("ez2", positive=True)
-    return sp.lambdify((sigma, ez2), rhs.xreplace({E(z**2): ez2}), "numpy")
+    return _lambdify((sigma, ez2), rhs.xreplace({E(z**2): ez2}))
 
 
-@cache
+@derived
 def truncated_normal_std(k: float = 2.0) -> float:
     """Std of N(0, 1) truncated to [-k, k], from ``truncated-normal``."""
-    return float(_truncated_std(k, 20))
+    from derive.constants import truncated_normal_std as std
+
+    return float(std(k, 20))
 
 
 @cache
 def _gains(name: str):
     """derive.gains for ``name`` at default parameters, computed once per process for every use below."""
+    from derive.gains import gains
+
     return gains(name, digits=20)
 
 
+@derived
 def forward_gain(name: str) -> float:
     """The forward gain 1/sqrt(E[phi(Z)^2]) of activation ``name`` (default parameters), from derive.gains."""
     return float(_gains(name).forward)
 
 
-@cache
+@derived
 def torch_gain(name: str) -> float:
     """PyTorch's calculate_gain for ``name``, as the activation registry records it (shown, never theory)."""
     return float(_gains(name).torch)
 
 
-@cache
+@derived
 def gain_alternatives(name: str) -> tuple:
     """Other gains a person might use for ``name``, in order: PyTorch's, the linear-regime one, none (1)."""
+    from derive.gains import gain
+
     g = _gains(name)
     out = []
     if g.torch is not None:
@@ -102,30 +139,46 @@ def gain_alternatives(name: str) -> tuple:
     return tuple(out)
 
 
-@cache
+@derived
 def selu_moments(alpha: float | None = None) -> tuple:
     """(E[selu(Z)], E[selu(Z)^2]) for Z ~ N(0, 1), SELU's derived constants (or another alpha)."""
+    from derive.activations import gaussian_map, lookup
+
     act = lookup("selu")
     values = None if alpha is None else {"alpha": str(alpha)}
     return float(gaussian_map(act, "mean", 1, values, 20)), float(gaussian_map(act, "second", 1, values, 20))
 
 
-@cache
+@derived
 def tanh_saturation_limit() -> float:
     """lim sigma E[tanh'(z)^2], z ~ N(0, sigma^2): the main result of ``tanh-saturation``."""
-    return float(get("tanh-saturation").result.rhs)
+    return float(_get("tanh-saturation").result.rhs)
 
 
-@cache
+@derived
 def activation_factor(name: str, slope: float = DEFAULT_SLOPE) -> float:
     """c_phi of the activation (leaky slope ``slope``), from the activation's derivation."""
-    return float(_c_phi(name).subs(a, sp.nsimplify(slope)))
+    import sympy as sp
+
+    from derive.expr import a
+    from derive.gains import c_phi
+
+    return float(c_phi(name).subs(a, sp.nsimplify(slope)))
 
 
-@cache
+def _scheme_variance(key: str):
+    """Var(w) of scheme ``key`` as derive.laws reads it off init-schemes (a SymPy expression)."""
+    from derive.laws import variance
+
+    return variance(key)
+
+
+@derived
 def scheme_variance_fn(key: str):
     """f(n_in, n_out, a) = Var(w) of the named scheme, from ``init-schemes``."""
-    return sp.lambdify((n_in, n_out, a), _scheme_variance(key), "numpy")
+    from derive.expr import a, n_in, n_out
+
+    return _lambdify((n_in, n_out, a), _scheme_variance(key))
 
 
 def forward_keeping_variance(n: int, factor: float = 1.0) -> float:
@@ -139,52 +192,65 @@ def scheme_variance(key: str, fan_in: int, fan_out: int, slope: float = DEFAULT_
     return float(scheme_variance_fn(key)(fan_in, fan_out, slope))
 
 
-@cache
+@derived
 def uniform_bound_fn():
     """f(var) = b with Var(U(-b, b)) = var, from ``uniform-bound``."""
-    rhs = get("uniform-bound").chain("bound").result.rhs
-    return sp.lambdify(v_w, rhs, "numpy")
+    from derive.expr import v_w
+
+    rhs = _get("uniform-bound").chain("bound").result.rhs
+    return _lambdify(v_w, rhs)
 
 
-@cache
+@derived
 def uniform_variance_fn():
     """f(b) = Var(U(-b, b)), from ``uniform-bound``'s main chain."""
-    chain = get("uniform-bound").chain("")
+    chain = _get("uniform-bound").chain("")
     (b,) = chain.result.rhs.free_symbols
-    return sp.lambdify(b, chain.result.rhs, "numpy")
+    return _lambdify(b, chain.result.rhs)
 
 
 def scheme_uniform_bound(key: str, fan_in: int, fan_out: int) -> float:
-    return float(sp.lambdify((n_in, n_out), _uniform_bound(key), "numpy")(fan_in, fan_out))
+    from derive.expr import n_in, n_out
+    from derive.laws import uniform_bound
+
+    return float(_lambdify((n_in, n_out), uniform_bound(key))(fan_in, fan_out))
 
 
-@cache
+@derived
 def conv_fans():
     """(fan_in(c_in, c_out, g, kh, kw), fan_out(...)) from ``conv-fan``."""
+    import sympy as sp
 
-    d = get("conv-fan")
+    from derive.catalog.schemes import c_in, c_out, groups, k_h, k_w
+    from derive.expr import E, Var, w, x
+
+    d = _get("conv-fan")
     args = (c_in, c_out, groups, k_h, k_w)
     fan_in = d.result.rhs / (Var(w) * E(x**2))
     back = d.chain("fan-out").result.rhs
     g = next(iter(v for v in back.atoms(Var) if v.args[0] != w))
     fan_out = back / (Var(w) * g)
-    return sp.lambdify(args, sp.simplify(fan_in), "numpy"), sp.lambdify(args, sp.simplify(fan_out), "numpy")
+    return _lambdify(args, sp.simplify(fan_in)), _lambdify(args, sp.simplify(fan_out))
 
 
-@cache
+@derived
 def deep_law():
     """f(q1, n, vw, c, L) = Var(y_L) for equal widths and variances, from ``deep-propagation``."""
+    import sympy as sp
 
-    rhs = get("deep-propagation").result.rhs
+    from derive.expr import L, Nl, Var, Wl, c_phi, n
+
+    vw = _plain_symbols()[0]
+    rhs = _get("deep-propagation").result.rhs
     q1 = sp.Symbol("q1", positive=True)
 
     def is_weight_var(e):
         return isinstance(e, Var) and isinstance(e.args[0], sp.Indexed) and e.args[0].base == Wl
 
-    rhs = rhs.replace(is_weight_var, lambda e: _vw)
+    rhs = rhs.replace(is_weight_var, lambda e: vw)
     rhs = rhs.replace(lambda e: isinstance(e, Var), lambda e: q1)
     rhs = rhs.replace(lambda e: isinstance(e, sp.Indexed) and e.base == Nl, lambda e: n)
-    return sp.lambdify((q1, n, _vw, c_phi, L), rhs.doit(), "numpy")
+    return _lambdify((q1, n, vw, c_phi, L), rhs.doit())
 
 
 def scheme_layer_variances(key: str, dims, slope: float = DEFAULT_SLOPE) -> list[float]:
@@ -199,6 +265,7 @@ def compromise_factors(key: str, dims, direction: str) -> list[float]:
     where V_forward and V_backward are the conditions' own solved variances (not the scheme's formula),
     i.e. 2 d_in/(d_in + d_out); backward: d_out Var(w). Only meaningful for a linear network.
     """
+    from derive.schemes import COMPROMISE, compromise
 
     fwd, bwd = COMPROMISE[key]
     out = []
@@ -217,6 +284,8 @@ def layer_second_moments(activation: str, width, var_w, depth: int, q0: float = 
     activations (deep-propagation) and the exact Gaussian map of the wide limit for tanh and sigmoid.
     """
     import numpy as np
+
+    from derive.activations import gaussian_second_moment
 
     fwd = forward_variance("second-moment")
     if not np.isscalar(var_w) or not isinstance(width, int):
@@ -248,6 +317,8 @@ def _moment_table(name: str, slope: float):
     import numpy as np
     from scipy.integrate import quad
     from scipy.interpolate import CubicSpline
+
+    from derive.activations import lookup
 
     act = lookup(name)
     phi = act.numpy({"negative_slope": str(slope)} if name == "leaky_relu" else None)[0]
@@ -282,8 +353,14 @@ def gaussian_second_moment_array(name: str, q, slope: float = DEFAULT_SLOPE):
     return np.exp(_moment_table(name, float(slope))(log_q))
 
 
+@derived
 def backward_factor(name: str, slope: float = DEFAULT_SLOPE) -> float:
     """E[phi'(z)^2] for symmetric z, evaluated exactly by derive's semantic models (1/2 for ReLU)."""
+    import sympy as sp
+
+    from derive.activations import lookup
+    from derive.expr import E, a, z
+    from derive.semantics import Family
 
     deriv = lookup(name).derivative.subs(sp.Symbol("t", real=True), z)
     value = Family("normal").evaluate(E(deriv**2), frozenset({"symmetric-z"}))
@@ -304,5 +381,4 @@ __all__ = [
     "scheme_variance",
     "uniform_bound_fn",
     "uniform_variance_fn",
-    "gaussian_second_moment",
 ]

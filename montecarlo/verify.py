@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .estimate import from_replications, holm
+from .estimate import from_replications, holm, student_t_quantile
 
 CHUNK = 8  # replications per task; results do not depend on it
 WINDOW = 3  # tasks in flight per worker: enough to keep every worker busy, bounded whatever the samples
@@ -68,7 +68,9 @@ def _task(args):
     """Run replications [start, stop) of one check in this process."""
     check_id, start, stop, seed = args
     built = _built()
-    check = built[check_id] if check_id in built else _registry()[check_id]
+    if check_id not in built:
+        _registry()  # builds every group, and the checks' --precision units with them
+    check = built[check_id]
     values = [
         np.atleast_1d(check.replicate(np.random.default_rng(_seed_for(seed, check_id, r)))) for r in range(start, stop)
     ]
@@ -131,6 +133,7 @@ def _group(name: str, build) -> list:
         made = list(build())
         built.groups[name] = made
         built.update({c.id: c for c in made})
+        built.update({c.unit.id: c.unit for c in made if getattr(c, "unit", None) is not None})
     return built.groups[name]
 
 
@@ -145,6 +148,7 @@ def _registry():
             built.groups = {"*": list(all_checks())}
             built.clear()
             built.update({c.id: c for c in built.groups["*"]})
+            built.update({c.unit.id: c.unit for c in built.groups["*"] if getattr(c, "unit", None) is not None})
         return {c.id: c for c in built.groups["*"]}
     return {c.id: c for name, build in builders for c in _group(name, build)}
 
@@ -159,29 +163,11 @@ def matches(check_id: str, pattern: str | None) -> bool:
 
 def index_key() -> str:
     """What the check ids depend on: the sources of derive/ and montecarlo/, the versions of Python
-    and the numerical libraries, and the activations registered in this process."""
-    import hashlib
-    import importlib.metadata as md
-    from pathlib import Path
+    and the numerical libraries, and the activations registered in this process (see
+    :func:`montecarlo.derived.source_key`)."""
+    from .derived import source_key
 
-    import derive
-    from derive.activations import ACTIVATIONS
-
-    digest = hashlib.sha256()
-    for package in (derive, sys.modules[__package__]):
-        root = Path(package.__file__).parent
-        for path in sorted(root.rglob("*.py")):
-            digest.update(f"{package.__name__}/{path.relative_to(root).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
-    versions = [sys.version]
-    for name in ("numpy", "scipy", "sympy", "mpmath"):
-        try:
-            versions.append(f"{name} {md.version(name)}")
-        except md.PackageNotFoundError:
-            versions.append(f"{name} -")
-    digest.update(repr((versions, sorted(ACTIVATIONS))).encode())
-    return digest.hexdigest()[:40]
+    return source_key()
 
 
 def _groups_for(pattern: str, builders, index) -> set | None:
@@ -388,7 +374,7 @@ def _run_stage(spans, seed, jobs, stat, collected, progress, done: int, later: i
     return done + ntasks
 
 
-PILOT = 16  # replications of the first stage of --precision
+PILOT = 16  # replications (of a check's finest unit) in the first stage of --precision
 #: The smallest --precision (x |theory|) every check reaches within its cap of 100x its default
 #: replications: the defaults give at most 1%, and 100 times the replications divide that by 10.
 MIN_PRECISION = 1e-3
@@ -397,13 +383,23 @@ DEFAULT_PRECISION = 0.0085
 STAGED_PILOT = 32  # the pilot of those checks: a larger one estimates the spread better
 
 
+def _unit(check):
+    """The replication --precision sizes: the check's finer unit where it has one (registered, so that a
+    worker finds it by id), else the check's own replication."""
+    unit = getattr(check, "unit", None)
+    if unit is None:
+        return check
+    _built().setdefault(unit.id, unit)
+    return unit
+
+
 def _needed_replications(check, values, precision: float) -> int:
     """Stein's two-stage rule: R such that the 99.9% half-width is at most ``precision`` x |theory|,
-    from the pilot's standard deviation (capped at 100x the check's default)."""
-    from scipy.stats import t as student_t
-
+    from the standard deviation of the replications ``values`` collected so far and the Student-t
+    quantile of their degrees of freedom (capped at 100x the check's default); ``len(values)`` when
+    they meet the target already."""
     spread = float(np.std(values[:, -1], ddof=1))
-    quantile = float(student_t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1))
+    quantile = student_t_quantile(0.5 + CONFIDENCE / 2, len(values) - 1)
     target = precision * abs(float(check.theory()))
     if target == 0 or spread == 0:
         return len(values)
@@ -441,23 +437,35 @@ def run(
             rest.append((c.id, STAGED_PILOT, _needed_replications(c, values, DEFAULT_PRECISION)))
         _run_stage(rest, seed, jobs, stat, collected, progress, done, len(exact))
     else:
-        pilot = [(c.id, 0, PILOT) for c in stat]
-        done = _run_stage(pilot, seed, jobs, stat, collected, progress, 0, _total(pilot) + len(exact))
-        rest = []
-        for c in stat:
-            values = np.concatenate([collected[c.id][k] for k in sorted(collected[c.id])])
-            rest.append((c.id, PILOT, _needed_replications(c, values, precision)))
-        _run_stage(rest, seed, jobs, stat, collected, progress, done, len(exact))
+        # Stein's rule, stage after stage, over each check's finest replication unit: a pilot, then each
+        # stage sized from everything collected so far, until what is collected meets the target (or
+        # the cap). The first stage is Stein's two-stage rule; the later ones only run when the spread
+        # turned out larger than the pilot said, so the half-width reached is at most the target, and
+        # near it: the last stage was sized from a spread with many degrees of freedom.
+        units = [_unit(c) for c in stat]
+        collected = {u.id: {} for u in units}
+        stage = [(u.id, 0, PILOT) for u in units]
+        done = 0
+        while stage:
+            done = _run_stage(stage, seed, jobs, stat, collected, progress, done, len(exact))
+            stage = []
+            for u in units:
+                have = sum(len(v) for v in collected[u.id].values())
+                values = np.concatenate([collected[u.id][k] for k in sorted(collected[u.id])])
+                needed = _needed_replications(u, values, precision)
+                if needed > have:
+                    stage.append((u.id, have, needed))
     count = sum(len(v) for v in collected.values()) + len(exact)
 
     results, controls, profiles = [], [], {}
     p_main, p_ctrl = [], []
     for check in stat:
-        values = np.concatenate([collected[check.id][k] for k in sorted(collected[check.id])])
-        est = from_replications(values[:, -1], check.batch, CONFIDENCE)
+        unit = check if precision is None else _unit(check)
+        values = np.concatenate([collected[unit.id][k] for k in sorted(collected[unit.id])])
+        est = from_replications(values[:, -1], unit.batch, CONFIDENCE)
         if check.profile:
             profiles[check.id] = [
-                from_replications(values[:, i], check.batch, CONFIDENCE) for i in range(values.shape[1])
+                from_replications(values[:, i], unit.batch, CONFIDENCE) for i in range(values.shape[1])
             ]
         theory, wrong = float(check.theory()), float(check.control())
         p_main.append(est.p_value(theory))

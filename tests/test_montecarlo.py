@@ -157,6 +157,38 @@ def test_default_run_meets_the_targets():
             assert (r.ci_high - r.ci_low) / 2 <= 0.01 * scale, r.id
 
 
+@pytest.mark.parametrize("precision", [0.01, 0.003])
+def test_precision_stops_near_the_requested_half_width(precision):
+    """--precision on forward-variance/normal/n512 (the benchmark's check) reaches a half-width h with
+    target/2 <= h <= target, where target = precision x theory.
+
+    Upper bound: the stages stop only once the collected replications' own 99.9% interval meets the
+    target (Stein's rule sized from everything collected so far, repeated); only the cap of 100x the
+    default replications could stop it earlier, and the test checks it was not reached.
+
+    Lower bound: a stage after the pilot is sized from k >= PILOT replications as R = ceil((t_{k-1} s_k /
+    target)^2), so h = t_{R-1} s_R / sqrt(R) >= target (t_{R-1} / t_{k-1}) (s_R / s_k) sqrt(1 - 1/R); the
+    quantile ratio is at least z / t_15 (0.81, computed below), so h < target/2 needs s_k > 1.6 s_R, an
+    overestimate of the spread by 60% with >= 15 degrees of freedom (probability ~6e-4, computed below).
+    When the pilot alone meets the target, h is its own half-width: the check's --precision unit (1/64 of
+    a replication) is sized so that a 16-unit pilot reaches about 0.7%, above 1%/2. The old unit (a whole
+    replication, 0.19% at 1% asked) fails this test."""
+    (check,) = [c for c in verify.select("forward-variance/normal/n512") if c.id == "forward-variance/normal/n512"]
+    z = stats.norm.ppf(0.5 + verify.CONFIDENCE / 2)
+    quantile_ratio = z / stats.t.ppf(0.5 + verify.CONFIDENCE / 2, verify.PILOT - 1)
+    ratio_needed = 0.5 / quantile_ratio
+    overestimate = stats.chi2.sf((verify.PILOT - 1) / ratio_needed**2, verify.PILOT - 1)
+    assert quantile_ratio > 0.8 and overestimate < 1e-3
+    results, _ = verify.run([check], seed=7, precision=precision, jobs=1)
+    main = results[0]
+    half = (main.ci_high - main.ci_low) / 2
+    target = precision * abs(main.theory)
+    assert main.passed and results[1].passed
+    assert target / 2 <= half <= target, (half / target, main.replications)
+    assert main.replications < 100 * check.unit.replications  # stopped by the rule, not by the cap
+    assert main.samples == main.replications * check.unit.batch
+
+
 def test_precision_mode_reaches_its_target_and_ignores_jobs():
     checks = [c for c in verify.select("relu-gaussian-mean") if c.id == "relu-gaussian-mean"]
     one, _ = verify.run(checks, seed=9, precision=0.003, jobs=1)

@@ -11,6 +11,12 @@ def run(args) -> int:
 
     from montecarlo.results import summary
 
+    if getattr(args, "derived_cache", False):
+        from montecarlo.derived import use_store
+
+        from ..cache import derived_cache
+
+        use_store(derived_cache(args))
     results, _, meta = jobs.run_verify(args, args.out)
     if args.json:
         json.dump(
