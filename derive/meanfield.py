@@ -41,19 +41,14 @@ import sympy as sp
 
 from .activations import Activation, gaussian_map, is_homogeneous, kinks, lookup, quadrature_budget
 from .expr import t
+from .pairquad import MeanFieldError, expect, pair_expect
+
+__all__ = ["MeanFieldError"]
 
 #: Significant digits of the two-dimensional (float64) quantities.
 DIGITS_2D = 12
-#: |z| beyond which the standard normal density (< 1e-22) is dropped in the float64 quadratures.
-_Z_MAX = 10.0
-_GL_ORDER = 24
-_PIECE = 1.0
 #: More than this many iterations of a map without settling: no fixed point reached (reported as such).
 _MAX_ITER = 2000
-
-
-class MeanFieldError(ValueError):
-    """A mean-field quantity that does not exist (q diverges) or could not be computed (one line)."""
 
 
 class Diverges(MeanFieldError):
@@ -100,92 +95,6 @@ def homogeneous_factors(act: str | Activation, values: dict | None = None):
     return _numeric(activation(act), values).homogeneous
 
 
-# -- float64 quadrature -----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _gl():
-    import numpy as np
-
-    x, w = np.polynomial.legendre.leggauss(_GL_ORDER)
-    return x, w
-
-
-def _nodes(breaks):
-    return _nodes_cached(tuple(float(b) for b in breaks))
-
-
-@lru_cache(maxsize=4096)
-def _nodes_cached(breaks):
-    """Composite Gauss-Legendre nodes and weights on [-_Z_MAX, _Z_MAX], pieces of at most _PIECE, split at
-    ``breaks`` (kinks in z): sum(w f(x)) approximates the integral of f."""
-    import numpy as np
-
-    edges = np.arange(-_Z_MAX, _Z_MAX + _PIECE / 2, _PIECE)
-    inner = [b for b in breaks if -_Z_MAX < b < _Z_MAX]
-    if inner:
-        edges = np.unique(np.concatenate([edges, inner]))
-    lo, hi = edges[:-1], edges[1:]
-    x, w = _gl()
-    half = (hi - lo)[:, None] / 2
-    nodes = (lo[:, None] + half * (x[None, :] + 1)).ravel()
-    weights = (half * w[None, :]).ravel()
-    return nodes, weights
-
-
-def _density(z):
-    import numpy as np
-
-    return np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-
-
-def _expect(g, q: float, kinks_t=()) -> float:
-    """E[g(sqrt(q) Z)], Z ~ N(0, 1), float64 (g vectorized)."""
-    import numpy as np
-
-    if q == 0:
-        return float(g(np.zeros(1))[0])
-    root = math.sqrt(q)
-    z, w = _nodes([k / root for k in kinks_t])
-    with np.errstate(over="ignore", invalid="ignore"):
-        value = float(np.sum(w * _density(z) * g(root * z)))
-    if not math.isfinite(value):
-        raise MeanFieldError(f"a Gaussian moment at q = {q:.6g} is not finite")
-    return value
-
-
-def _pair_expect(f, g, q: float, c: float, kinks_t=()) -> float:
-    """E[f(u_1) g(u_2)] with (u_1, u_2) ~ N(0, q [[1, c], [c, 1]]), float64, nested quadrature: the inner
-    integral over u_2 given u_1 is split at the kinks (which move with u_1)."""
-    import numpy as np
-
-    if q == 0:
-        zero = np.zeros(1)
-        return float(f(zero)[0] * g(zero)[0])
-    root = math.sqrt(q)
-    c = min(1.0, max(-1.0, c))
-    s = math.sqrt(max(0.0, 1.0 - c * c))
-    z1, w1 = _nodes([k / root for k in kinks_t])
-    weight1 = w1 * _density(z1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        f1 = f(root * z1)
-        if s == 0:
-            inner = g(root * c * z1)
-        elif not kinks_t:
-            z2, w2 = _nodes(())
-            u2 = root * (c * z1[:, None] + s * z2[None, :])
-            inner = g(u2) @ (w2 * _density(z2))
-        else:
-            inner = np.empty_like(z1)
-            for i, zi in enumerate(z1):
-                z2, w2 = _nodes([(k / root - c * zi) / s for k in kinks_t])
-                inner[i] = np.dot(w2 * _density(z2), g(root * (c * zi + s * z2)))
-        value = float(np.sum(weight1 * f1 * inner))
-    if not math.isfinite(value):
-        raise MeanFieldError(f"a Gaussian moment at q = {q:.6g}, c = {c:.6g} is not finite")
-    return value
-
-
 # -- the length map -----------------------------------------------------------------------------------------
 
 
@@ -205,7 +114,7 @@ def second_moment(act, q: float, values: dict | None = None) -> float:
     num = _numeric(activation(act), values)
     if num.homogeneous:
         return float(num.homogeneous[0]) * q
-    return _expect(lambda u: num.phi(u) ** 2, q, num.kinks)
+    return expect(lambda u: num.phi(u) ** 2, q, num.kinks)
 
 
 def q_map(act, sigma_w2: float, sigma_b2: float, q: float, values: dict | None = None) -> float:
@@ -219,7 +128,7 @@ def _slope_float(num: _Numeric, q: float) -> float:
     if num.homogeneous:
         return float(num.homogeneous[0])
     root = math.sqrt(q)
-    return _expect(lambda u: num.phi(u) ** 2 * ((u / root) ** 2 - 1), q, num.kinks) / (2 * q)
+    return expect(lambda u: num.phi(u) ** 2 * ((u / root) ** 2 - 1), q, num.kinks) / (2 * q)
 
 
 def _dphi0_squared(act: Activation, values) -> sp.Expr:
@@ -230,7 +139,7 @@ def _dphi0_squared(act: Activation, values) -> sp.Expr:
 def _derivative_float(num: _Numeric, q: float) -> float:
     if num.homogeneous:
         return float(num.homogeneous[1])
-    return _expect(lambda u: num.dphi(u) ** 2, q, num.kinks)
+    return expect(lambda u: num.dphi(u) ** 2, q, num.kinks)
 
 
 def _zero_is_fixed(num: _Numeric, sigma_b2) -> bool:
@@ -262,7 +171,7 @@ def fixed_point_float(act, sigma_w2, sigma_b2, values=None, q0: float = 1.0) -> 
     pause = 0  # plain steps to take before trying Newton again
     for _ in range(_MAX_ITER):
         try:
-            new = sw2 * _expect(lambda u: num.phi(u) ** 2, q, num.kinks) + sb2
+            new = sw2 * expect(lambda u: num.phi(u) ** 2, q, num.kinks) + sb2
         except MeanFieldError:
             if q > 1e3 * max(q0, 1.0):  # phi overflows a float out there: q was growing past any fixed point
                 raise Diverges(f"no fixed point: q grows without bound (past {q:.6g})") from None
@@ -388,12 +297,12 @@ def correlation_map(act, sigma_w2, sigma_b2, c: float, q: float | None = None, v
 
 def _cross(num: _Numeric, q: float, c: float) -> float:
     """E[phi(u_1) phi(u_2)], (u_1, u_2) ~ N(0, q [[1, c], [c, 1]])."""
-    return _pair_expect(num.phi, num.phi, q, c, num.kinks)
+    return pair_expect(num.phi, num.phi, q, c, num.kinks)
 
 
 def _chi_c(num: _Numeric, sigma_w2: float, q: float, c: float) -> float:
     """sigma_w^2 E[phi'(u_1) phi'(u_2)]: the correlation map's slope at c (Price's theorem)."""
-    return float(sigma_w2) * _pair_expect(num.dphi, num.dphi, q, c, num.kinks)
+    return float(sigma_w2) * pair_expect(num.dphi, num.dphi, q, c, num.kinks)
 
 
 def pair_trajectory(act, sigma_w2, sigma_b2, q0: float, c0: float, depth: int, values=None) -> list:
@@ -408,7 +317,7 @@ def pair_trajectory(act, sigma_w2, sigma_b2, q0: float, c0: float, depth: int, v
     q, c = float(q0), float(c0)
     for _ in range(depth - 1):
         q_next = q_map(act, sigma_w2, sigma_b2, q, values)
-        cov = float(sigma_w2) * _pair_expect(num.phi, num.phi, q, c, num.kinks) + float(sigma_b2)
+        cov = float(sigma_w2) * pair_expect(num.phi, num.phi, q, c, num.kinks) + float(sigma_b2)
         c = cov / q_next if q_next else 1.0
         q = q_next
         out.append((q, c))
@@ -423,7 +332,7 @@ def _c_star(num: _Numeric, sigma_w2, sigma_b2, q: float, chi1: float) -> float:
     sw2, sb2 = float(sigma_w2), float(sigma_b2)
 
     def g(c):
-        return (sw2 * _pair_expect(num.phi, num.phi, q, c, num.kinks) + sb2) / q - c
+        return (sw2 * pair_expect(num.phi, num.phi, q, c, num.kinks) + sb2) / q - c
 
     from scipy.optimize import brentq
 

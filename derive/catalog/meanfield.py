@@ -240,7 +240,7 @@ class _PairModel:
         import mpmath
 
         from ..activations import kinks
-        from ..meanfield import _pair_expect
+        from ..pairquad import pair_expect
 
         table = {q: qv, c: cv}
 
@@ -268,7 +268,7 @@ class _PairModel:
 
                 return lambda v: np.broadcast_to(np.asarray(fn(v), dtype=float), np.shape(v))
 
-            return sp.Float(_pair_expect(vec(f), vec(g), float(qv), float(cv), breaks), 17)
+            return sp.Float(pair_expect(vec(f), vec(g), float(qv), float(cv), breaks), 17)
 
         def walk(e):
             if isinstance(e, E):
