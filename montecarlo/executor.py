@@ -379,7 +379,10 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, fingerprint=None) ->
             ) from None
         if fingerprint is not None:
             mine = fingerprint()
-            theirs = client.run(fingerprint)
+            try:
+                theirs = client.run(fingerprint, on_error="ignore")  # a worker dying now is not an answer
+            except Exception as exc:
+                raise SchedulerError(f"the Dask workers at {value} did not answer ({_reason(exc)})") from None
             differ = sorted(addr for addr, key in theirs.items() if key != mine)
             if differ:
                 raise SchedulerError(
