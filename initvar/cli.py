@@ -74,6 +74,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _scheduler(text: str) -> str:
+    from montecarlo.executor import parse_scheduler  # imports no Dask
+
+    try:
+        parse_scheduler(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _level(text: str) -> float:
     value = _positive_float(text)
     if value >= 1:
@@ -118,13 +128,23 @@ def _add_verify_options(p):
     p.add_argument(
         "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"
     )
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--jobs",
         type=_positive_int,
         default=None,
         metavar="J",
         help="worker processes (default: every usable CPU; more than the usable CPUs is capped at them, with a "
         "note on stderr); results do not depend on it",
+    )
+    where.add_argument(
+        "--scheduler",
+        type=_scheduler,
+        default=None,
+        metavar="ADDRESS",
+        help="instead, run the replications on a Dask cluster: tcp://HOST:PORT (a running `dask scheduler`) or "
+        "local-cluster:N (N worker processes started here); needs the dask extra (pip install 'initvar[dask]'); "
+        "results are byte-identical to a local run",
     )
     p.add_argument(
         "--level",
@@ -349,15 +369,35 @@ def _dispatch(args, argv) -> int:
         return module.run(args)
     from . import lock, scratch
 
-    with lock.hold(args.out, " ".join(["initvar", *map(shlex.quote, argv)])):
+    with _executor(args), lock.hold(args.out, " ".join(["initvar", *map(shlex.quote, argv)])):
         scratch.sweep()  # temporary folders of runs that were killed outright
         return module.run(args)
+
+
+def _executor(args):
+    """The Dask executor of --scheduler (reached before anything is written), as ``args.executor``;
+    without --scheduler, nothing (the local pool of --jobs)."""
+    import contextlib
+
+    spec = getattr(args, "scheduler", None)
+    args.executor = None
+    if spec is None:
+        return contextlib.nullcontext()
+    from montecarlo import executor
+    from montecarlo.verify import index_key
+
+    try:
+        args.executor = executor.connect(spec, fingerprint=None if spec.startswith("local-cluster:") else index_key)
+    except executor.SchedulerError as exc:
+        raise UsageError(f"initvar: --scheduler {spec}: {exc}") from None
+    return args.executor
 
 
 def main(argv=None, *, derived_cache: bool = False) -> int:
     """Run one command line; ``derived_cache``: let ``verify`` keep what it computes from the checked
     derivations in the user cache (the console script does; an in-process caller, who may have
     patched derive/ or montecarlo/, does not unless it asks)."""
+    from montecarlo.executor import SchedulerError
     from montecarlo.writer import OutputError
 
     process.single_threaded_blas()
@@ -372,6 +412,9 @@ def main(argv=None, *, derived_cache: bool = False) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     except OutputError as exc:
+        print(f"initvar: {exc}", file=sys.stderr)
+        return 2
+    except SchedulerError as exc:  # a Dask cluster lost mid-run: one line, the outputs as they were
         print(f"initvar: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # any other input/output failure: one line, exit 2

@@ -95,6 +95,7 @@ def run_verify(args, out: Path | None):
             jobs=worker_count(args),
             level=args.level,
             progress=update,
+            executor=getattr(args, "executor", None),
         )
     finally:
         close()
@@ -160,7 +161,7 @@ def start_independent_figures(out: Path, seed: int):
     import os
 
     from montecarlo import theory
-    from montecarlo.verify import STOP_SIGNALS, die_with_parent
+    from montecarlo.executor import STOP_SIGNALS, die_with_parent
 
     theory.scheme_variance("he", 1, 1)  # derived before forking, so the child inherits it
     parent = os.getpid()

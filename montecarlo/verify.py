@@ -3,10 +3,11 @@
 Replication r of check c always draws from ``SeedSequence(seed, spawn_key=(crc32(c), r))``, so a
 result depends on neither the chunking nor the number of workers nor which other checks run.
 
-Work goes to forked workers a few tasks at a time (a window of :data:`WINDOW` tasks per worker), so
-memory does not grow with ``samples`` and Ctrl-C stops a run of any size at once. Workers ignore
-Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die with the parent (Linux ``PR_SET_PDEATHSIG``,
-else a watchdog thread).
+Work goes to an executor (:mod:`montecarlo.executor`): by default forked workers a few tasks at a
+time (a window of tasks per worker), so memory does not grow with ``samples`` and Ctrl-C stops a run
+of any size at once; workers ignore Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die with the
+parent. Or a Dask cluster, which gets the same tasks in batches; results are filed by (check,
+replication), so their bytes do not depend on the executor.
 
 Checks are built group by group (the groups :func:`montecarlo.checks.all_checks` concatenates), only
 the groups a selection needs; :func:`select` learns which group holds which id from an ``index``
@@ -18,22 +19,16 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import math
-import os
-import signal
-import sys
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .estimate import from_replications, holm, student_t_quantile
+from .executor import LocalPool
 
 CHUNK = 8  # replications per task; results do not depend on it
-WINDOW = 3  # tasks in flight per worker: enough to keep every worker busy, bounded whatever the samples
 CONFIDENCE = 0.999
-#: What stops a run; blocked while forking, ignored by workers (their parent stops them).
-STOP_SIGNALS = frozenset(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @dataclass(frozen=True)
@@ -65,15 +60,17 @@ def _seed_for(seed: int, check_id: str, replication: int) -> np.random.SeedSeque
 
 
 def _task(args):
-    """Run replications [start, stop) of one check in this process."""
-    check_id, start, stop, seed = args
-    built = _built()
-    if check_id not in built:
-        _registry()  # builds every group, and the checks' --precision units with them
-    check = built[check_id]
-    values = [
-        np.atleast_1d(check.replicate(np.random.default_rng(_seed_for(seed, check_id, r)))) for r in range(start, stop)
-    ]
+    """Run replications [start, stop) of one check in this process: ``(check_id, start, stop, seed)``,
+    the check looked up among those built here (or inherited), or ``(..., replicate)`` carrying its simulator."""
+    check_id, start, stop, seed, *carried = args
+    if carried:
+        (replicate,) = carried
+    else:
+        built = _built()
+        if check_id not in built:
+            _registry()  # builds every group, and the checks' --precision units with them
+        replicate = built[check_id].replicate
+    values = [np.atleast_1d(replicate(np.random.default_rng(_seed_for(seed, check_id, r)))) for r in range(start, stop)]
     return check_id, start, np.stack(values)
 
 
@@ -204,112 +201,8 @@ def _replications(check, samples: int | None) -> int:
     return max(2, math.ceil(samples / check.batch))
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Make this (forked) process die when its parent does: Linux kills it (``PR_SET_PDEATHSIG``,
-    SIGKILL) the moment the parent exits, however it exits; elsewhere a watchdog thread notices.
-    Exits at once if the parent is already gone (it died before the request took effect)."""
-    armed = False
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            armed = False
-    if not armed:
-        import threading
-
-        def watch():
-            import time
-
-            while os.getppid() == parent_pid:
-                time.sleep(0.2)
-            os._exit(1)
-
-        threading.Thread(target=watch, name="initvar-parent-watch", daemon=True).start()
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _init_worker(parent_pid: int):
-    # Workers leave Ctrl-C, SIGTERM and SIGHUP to the parent, which stops them itself.
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    die_with_parent(parent_pid)
-    # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
-    # results, must not depend on the number of workers.
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:
-        pass
-
-
-def _stop_pool(pool) -> None:
-    """Kill the workers now (they hold no output) and let the pool go without waiting for them."""
-    if pool is None:
-        return
-    workers = list((getattr(pool, "_processes", None) or {}).values())
-    for worker in workers:
-        try:
-            worker.kill()
-        except (OSError, ValueError, AttributeError):
-            pass
-    pool.shutdown(wait=False, cancel_futures=True)
-    for worker in workers:
-        try:
-            worker.join(timeout=1)
-        except (OSError, ValueError, AssertionError, AttributeError):
-            pass
-
-
-def _run_pool(tasks, jobs: int, take) -> None:
-    """Run ``tasks`` (an iterator) on ``jobs`` forked workers, at most ``WINDOW * jobs`` in flight,
-    handing each result to ``take``; on any interruption kill the workers and re-raise."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    tasks = iter(tasks)
-    limit = max(1, WINDOW * jobs)
-    pending = set()
-    pool = None
-    # fork: workers inherit the checked derivations instead of rebuilding them. Ctrl-C or SIGTERM
-    # arriving while a worker is forked would be inherited as a pending Python signal and run the
-    # parent's handler inside the child: block them until the workers exist (the first submit forks
-    # every worker) and have ignored them.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        try:
-            pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                initializer=_init_worker,
-                initargs=(os.getpid(),),
-                mp_context=multiprocessing.get_context("fork"),
-            )
-            first = next(tasks, None)
-            if first is not None:
-                pending.add(pool.submit(_task, first))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        while True:
-            for task in itertools.islice(tasks, limit - len(pending)):
-                pending.add(pool.submit(_task, task))
-            if not pending:
-                break
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                take(future.result())
-    except BaseException:
-        _stop_pool(pool)
-        raise
-    pool.shutdown()
-
-
-def _execute(tasks, ntasks: int, jobs, stat, collected, progress, count):
-    """Run ``ntasks`` tasks from the iterator ``tasks`` into ``collected``."""
+def _execute(tasks, ntasks: int, executor, stat, collected, progress, count):
+    """Run ``ntasks`` tasks from the iterator ``tasks`` on ``executor`` into ``collected``."""
 
     def take(result):
         check_id, start, values = result
@@ -317,14 +210,15 @@ def _execute(tasks, ntasks: int, jobs, stat, collected, progress, count):
         if progress:
             progress(1, count)
 
-    if jobs > 1 and ntasks > 1:
-        for check in stat:  # expensive shared tables: built once here, inherited by the forked workers
+    def warm():  # expensive shared tables: built once here, inherited by the forked workers
+        for check in stat:
             if getattr(check, "warm", None) is not None:
                 check.warm()
-        _run_pool(tasks, min(jobs, ntasks), take)
-    else:
-        for task in tasks:
-            take(_task(task))
+
+    if executor.portable:  # a remote worker has no checks: each task carries its simulator
+        replicates = {c.id: c.replicate for c in stat}
+        tasks = ((*task, replicates[task[0]]) for task in tasks)
+    executor.run(_task, tasks, ntasks, take, prepare=warm)
 
 
 def _exact_result(check, seed: int, *, control: bool) -> CheckResult:
@@ -364,13 +258,13 @@ def _total(spans) -> int:
     return sum(_count(first, total) for _, first, total in spans)
 
 
-def _run_stage(spans, seed, jobs, stat, collected, progress, done: int, later: int) -> int:
+def _run_stage(spans, seed, executor, stat, collected, progress, done: int, later: int) -> int:
     """Run replications [first, total) of each (check id, first, total) in ``spans``; the progress
     total is ``done`` + this stage + ``later``. Returns ``done`` + this stage's task count."""
     ntasks = _total(spans)
     tasks = itertools.chain.from_iterable(_chunks(ident, first, total, seed) for ident, first, total in spans)
     if ntasks:
-        _execute(tasks, ntasks, jobs, stat, collected, progress, done + ntasks + later)
+        _execute(tasks, ntasks, executor, stat, collected, progress, done + ntasks + later)
     return done + ntasks
 
 
@@ -415,12 +309,16 @@ def run(
     jobs: int = 1,
     level: float = 1e-3,
     progress=None,
+    executor=None,
 ) -> tuple[list[CheckResult], dict]:
     """Run ``checks``; return the results (checks, then controls) and the per-layer profiles.
 
     ``samples``: samples per check (rounded up to whole replications); ``precision``: instead, a
     two-stage run that sizes each check for a 99.9% half-width of ``precision`` x |theory|.
+    ``executor``: where the replications run (:mod:`montecarlo.executor`; default a local pool of
+    ``jobs`` processes); the results do not depend on it.
     """
+    pool = executor if executor is not None else LocalPool(jobs)
     stat = [c for c in checks if c.kind == "statistical"]
     exact = [c for c in checks if c.kind == "exact"]
     collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
@@ -430,12 +328,12 @@ def run(
         staged = [c for c in stat if c.two_stage and samples is None]
         fixed = [c for c in stat if c not in staged]
         first = [(c.id, 0, _replications(c, samples)) for c in fixed] + [(c.id, 0, STAGED_PILOT) for c in staged]
-        done = _run_stage(first, seed, jobs, stat, collected, progress, 0, len(exact))
+        done = _run_stage(first, seed, pool, stat, collected, progress, 0, len(exact))
         rest = []
         for c in staged:
             values = np.concatenate([collected[c.id][k] for k in sorted(collected[c.id])])
             rest.append((c.id, STAGED_PILOT, _needed_replications(c, values, DEFAULT_PRECISION)))
-        _run_stage(rest, seed, jobs, stat, collected, progress, done, len(exact))
+        _run_stage(rest, seed, pool, stat, collected, progress, done, len(exact))
     else:
         # Stein's rule, stage after stage, over each check's finest replication unit: a pilot, then each
         # stage sized from everything collected so far, until what is collected meets the target (or
@@ -447,7 +345,7 @@ def run(
         stage = [(u.id, 0, PILOT) for u in units]
         done = 0
         while stage:
-            done = _run_stage(stage, seed, jobs, stat, collected, progress, done, len(exact))
+            done = _run_stage(stage, seed, pool, stat, collected, progress, done, len(exact))
             stage = []
             for u in units:
                 have = sum(len(v) for v in collected[u.id].values())

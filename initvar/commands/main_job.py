@@ -29,7 +29,7 @@ def run(args) -> int:
     step("2/4 verify: Monte Carlo checks (and, on another core, the figures that need no results)")
     import signal
 
-    from montecarlo.verify import STOP_SIGNALS
+    from montecarlo.executor import STOP_SIGNALS
 
     # Block Ctrl-C/SIGTERM/SIGHUP while forking the figure process (a signal caught mid-fork would run
     # the parent's handler in the child); the child ignores them and is stopped by the parent.
@@ -37,7 +37,9 @@ def run(args) -> int:
     side = None
     try:
         try:
-            side = jobs.start_independent_figures(out, args.seed) if jobs.worker_count(args) > 1 else None
+            # Not beside a Dask client: its threads should not be forked with this process.
+            alone = jobs.worker_count(args) > 1 and getattr(args, "executor", None) is None
+            side = jobs.start_independent_figures(out, args.seed) if alone else None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         results, profiles, meta = jobs.run_verify(args, out)

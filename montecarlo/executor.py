@@ -1,0 +1,395 @@
+"""Where replications run: a local pool of forked processes (the default), or a Dask cluster.
+
+Both executors take the same thing: a module-level function ``fn``, an iterator of task tuples (the
+first item names the task's kind, e.g. its check id) and ``take``, which receives each result. Both
+keep a bounded number of tasks in flight, so memory does not grow with the number of tasks, and
+neither decides what a result is: a task's result depends only on its tuple, so the caller, which
+files each result under its task, gets the same bytes whoever ran it and in whatever order.
+
+- :class:`LocalPool` forks ``jobs`` workers that inherit the caller's state (built checks, tables),
+  ignore Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die with the parent.
+- :class:`DaskExecutor` (``dask.distributed``, an optional extra) sends batches of consecutive
+  tasks of one kind, sized from measured run times to take about :data:`TARGET_SECONDS`; a worker
+  that dies mid-run has its batches rerun elsewhere by the scheduler. Tasks must carry everything
+  they need (``portable``): a Dask worker has not inherited anything. Dask is imported only here,
+  and only when a Dask executor is asked for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sys
+import time
+
+WINDOW = 3  # tasks in flight per worker: enough to keep every worker busy, bounded whatever the samples
+#: What stops a run; blocked while forking, ignored by workers (their parent stops them).
+STOP_SIGNALS = frozenset(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+TARGET_SECONDS = 1.5  # a Dask batch's aimed run time: well above the per-task overhead, well below 5 s
+MAX_BATCH = 4096  # tasks per Dask batch, whatever their measured cost
+CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler
+WORKER_TIMEOUT = 10.0  # seconds for a reached scheduler to have a worker
+
+
+class SchedulerError(Exception):
+    """Dask cannot be used as asked (not installed, unreachable, no workers, lost mid-run): one line."""
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this (forked) process die when its parent does: Linux kills it (``PR_SET_PDEATHSIG``,
+    SIGKILL) the moment the parent exits, however it exits; elsewhere a watchdog thread notices.
+    Exits at once if the parent is already gone (it died before the request took effect)."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        import threading
+
+        def watch():
+            while os.getppid() == parent_pid:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="initvar-parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _one_blas_thread():
+    # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
+    # results, must not depend on the number of workers.
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def _init_worker(parent_pid: int):
+    # Workers leave Ctrl-C, SIGTERM and SIGHUP to the parent, which stops them itself.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    die_with_parent(parent_pid)
+    _one_blas_thread()
+
+
+def _stop_pool(pool) -> None:
+    """Kill the workers now (they hold no output) and let the pool go without waiting for them."""
+    if pool is None:
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for worker in workers:
+        try:
+            worker.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        try:
+            worker.join(timeout=1)
+        except (OSError, ValueError, AssertionError, AttributeError):
+            pass
+
+
+def _run_pool(fn, tasks, jobs: int, take) -> None:
+    """Run ``fn`` on each of ``tasks`` (an iterator) on ``jobs`` forked workers, at most ``WINDOW *
+    jobs`` in flight, handing each result to ``take``; on any interruption kill the workers and re-raise."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    tasks = iter(tasks)
+    limit = max(1, WINDOW * jobs)
+    pending = set()
+    pool = None
+    # fork: workers inherit the checked derivations instead of rebuilding them. Ctrl-C or SIGTERM
+    # arriving while a worker is forked would be inherited as a pending Python signal and run the
+    # parent's handler inside the child: block them until the workers exist (the first submit forks
+    # every worker) and have ignored them.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        try:
+            pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+                mp_context=multiprocessing.get_context("fork"),
+            )
+            first = next(tasks, None)
+            if first is not None:
+                pending.add(pool.submit(fn, first))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        while True:
+            for task in itertools.islice(tasks, limit - len(pending)):
+                pending.add(pool.submit(fn, task))
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                take(future.result())
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
+
+
+class LocalPool:
+    """``jobs`` forked worker processes on this machine (one task at a time in this process when
+    ``jobs`` is 1 or there is a single task). The default; needs nothing beyond the standard library."""
+
+    portable = False  # forked workers inherit the caller's state: tasks may refer to it by name
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = max(1, int(jobs))
+
+    def run(self, fn, tasks, ntasks: int, take, *, prepare=None) -> None:
+        """``take(fn(task))`` for each of the ``ntasks`` tasks; ``prepare()`` first when workers are
+        forked (what it builds, they inherit)."""
+        if self.jobs > 1 and ntasks > 1:
+            if prepare is not None:
+                prepare()
+            _run_pool(fn, tasks, min(self.jobs, ntasks), take)
+        else:
+            for task in tasks:
+                take(fn(task))
+
+
+def _run_batch(fn, tasks):
+    """On a Dask worker: ``fn`` on each task of a batch, with the batch's run time."""
+    global _BLAS_SET
+    if not _BLAS_SET:
+        _one_blas_thread()
+        _BLAS_SET = True
+    start = time.perf_counter()
+    results = [fn(task) for task in tasks]
+    return results, time.perf_counter() - start
+
+
+_BLAS_SET = False
+
+
+class DaskExecutor:
+    """Tasks run on a Dask cluster, in batches of consecutive tasks of one kind sized from measured
+    run times (:data:`TARGET_SECONDS`), at most :data:`WINDOW` batches per worker thread in flight.
+
+    Use as a context manager (or call :meth:`close`): a cluster started here (``local-cluster:N``)
+    is stopped with it. Build one with :func:`connect`.
+    """
+
+    portable = True  # a worker shares nothing with this process: tasks carry what they need
+
+    def __init__(self, client, cluster=None, address: str = ""):
+        self.client = client
+        self.cluster = cluster
+        self.address = address
+        self.seconds = {}  # measured run time of one task, by kind
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close(fast=exc[0] is not None)
+
+    def slots(self) -> int:
+        """Worker threads on the cluster now (at least 1)."""
+        workers = self.client.scheduler_info().get("workers", {})
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+    def _batches(self, tasks):
+        """Consecutive tasks of one kind, as many as take about TARGET_SECONDS by the last measure
+        (a kind not measured yet goes one task at a time until its first batch comes back)."""
+        tasks = iter(tasks)
+        task = next(tasks, None)
+        while task is not None:
+            batch = [task]
+            per_task = self.seconds.get(task[0])
+            size = 1 if per_task is None else max(1, min(MAX_BATCH, int(TARGET_SECONDS / max(per_task, 1e-6))))
+            task = next(tasks, None)
+            while task is not None and len(batch) < size and task[0] == batch[0][0]:
+                batch.append(task)
+                task = next(tasks, None)
+            yield batch
+
+    def run(self, fn, tasks, ntasks: int, take, *, prepare=None) -> None:
+        """``take(fn(task))`` for each task, the work done on the cluster (``prepare`` is not needed)."""
+        from distributed import wait
+
+        limit = WINDOW * self.slots()
+        batches = self._batches(tasks)
+        pending = {}
+        try:
+            while True:
+                for batch in itertools.islice(batches, max(0, limit - len(pending))):
+                    future = self.client.submit(_run_batch, fn, batch, pure=False)
+                    pending[future] = (batch[0][0], len(batch))
+                if not pending:
+                    break
+                done = wait(list(pending), return_when="FIRST_COMPLETED").done
+                for future in done:
+                    kind, size = pending.pop(future)
+                    results, seconds = self._result(future)
+                    self.seconds[kind] = seconds / size
+                    for result in results:
+                        take(result)
+        except BaseException:
+            self._cancel(list(pending))
+            raise
+
+    def _result(self, future):
+        from distributed import KilledWorker
+
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            raise SchedulerError(f"the Dask cluster lost a task with every worker that ran it ({exc})") from None
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerError(f"lost the Dask scheduler at {self.address} ({exc})") from None
+        except Exception as exc:
+            from concurrent.futures import CancelledError
+
+            if isinstance(exc, CancelledError) or type(exc).__name__ == "FutureCancelledError":
+                raise SchedulerError(f"the Dask scheduler at {self.address} dropped the run's tasks") from None
+            raise
+
+    def _cancel(self, futures) -> None:
+        if not futures:
+            return
+        try:
+            self.client.cancel(futures, force=True)
+        except Exception:  # the scheduler may be gone: nothing left to cancel
+            pass
+
+    def close(self, fast: bool = False) -> None:
+        """Disconnect; stop the cluster if it was started here (``fast``: kill its processes)."""
+        try:
+            self.client.close(timeout=1 if fast else 10)
+        except Exception:
+            pass
+        if self.cluster is not None:
+            if fast:
+                _kill_local_workers(self.cluster)
+            try:
+                self.cluster.close(timeout=1 if fast else 10)
+            except Exception:
+                pass
+
+
+def _kill_local_workers(cluster) -> None:
+    """Kill a local cluster's worker processes at once (an interrupted run has nothing to save)."""
+    for worker in list(getattr(cluster, "workers", {}).values()):
+        process = getattr(getattr(worker, "process", None), "process", None)  # Nanny -> WorkerProcess -> AsyncProcess
+        pid = getattr(process, "pid", None)
+        if pid:
+            for target in _descendants(pid) + [pid]:
+                try:
+                    os.kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            children = [int(x) for x in handle.read().split()]
+    except OSError:
+        return []
+    return [d for child in children for d in _descendants(child) + [child]]
+
+
+LOCAL_CLUSTER = "local-cluster:"
+ADDRESS_SCHEMES = ("tcp://", "tls://")
+
+
+def parse_scheduler(text: str):
+    """``("local", N)`` for ``local-cluster:N``, ``("address", text)`` for ``tcp://HOST:PORT`` (or
+    ``tls://``); ValueError with the reason otherwise. Imports nothing."""
+    if text.startswith(LOCAL_CLUSTER):
+        count = text[len(LOCAL_CLUSTER) :]
+        if not (count.isascii() and count.isdigit()) or not 1 <= int(count) <= 1024:
+            raise ValueError(f"expected local-cluster:N with N a number of workers from 1 to 1024, got {text!r}")
+        return "local", int(count)
+    if text.startswith(ADDRESS_SCHEMES):
+        rest = text.split("://", 1)[1]
+        host, _, port = rest.rpartition(":")
+        if host and port.isascii() and port.isdigit() and 0 < int(port) < 65536 and "/" not in rest:
+            return "address", text
+    raise ValueError(f"expected tcp://HOST:PORT (a Dask scheduler) or local-cluster:N, got {text!r}")
+
+
+def _reason(exc) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+INSTALL_HINT = "pip install 'initvar[dask]' (in a checkout: pip install -e '.[dask]')"
+
+
+def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, fingerprint=None) -> DaskExecutor:
+    """A :class:`DaskExecutor` on ``spec`` (see :func:`parse_scheduler`): a new local cluster of N
+    worker processes (one thread each), or the scheduler at an address, reached within ``timeout``
+    seconds and with at least one worker. ``fingerprint`` (a module-level function of no arguments)
+    must give on every worker what it gives here: the workers run the same sources and libraries.
+    Raises :class:`SchedulerError` (one line) when it cannot."""
+    kind, value = parse_scheduler(spec)
+    try:
+        import distributed
+    except ImportError:
+        raise SchedulerError(f"Dask is not installed: {INSTALL_HINT}") from None
+    import logging
+
+    if kind == "local":
+        cluster = distributed.LocalCluster(
+            n_workers=value,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        return DaskExecutor(distributed.Client(cluster), cluster, cluster.scheduler_address)
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # one line of ours, not the client's retry log
+    try:
+        client = distributed.Client(value, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(
+            f"cannot reach the Dask scheduler at {value} within {timeout:g} s ({_reason(exc)})"
+        ) from None
+    except Exception as exc:  # something answered, but not as a Dask scheduler does
+        raise SchedulerError(f"{value} did not answer as a Dask scheduler ({_reason(exc)})") from None
+    finally:
+        quiet.setLevel(level)
+    executor = DaskExecutor(client, None, value)
+    try:
+        try:
+            client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+        except (OSError, TimeoutError):
+            raise SchedulerError(
+                f"the Dask scheduler at {value} has no worker after {WORKER_TIMEOUT:g} s (start one: dask worker {value})"
+            ) from None
+        if fingerprint is not None:
+            mine = fingerprint()
+            try:
+                theirs = client.run(fingerprint, on_error="ignore")  # a worker dying now is not an answer
+            except Exception as exc:
+                raise SchedulerError(f"the Dask workers at {value} did not answer ({_reason(exc)})") from None
+            differ = sorted(addr for addr, key in theirs.items() if key != mine)
+            if differ:
+                raise SchedulerError(
+                    f"the Dask worker at {differ[0]} runs other initvar sources or library versions than this "
+                    "machine (results would not be byte-identical): install the same ones there"
+                )
+    except BaseException:
+        executor.close(fast=True)
+        raise
+    return executor
