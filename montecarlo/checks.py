@@ -75,6 +75,12 @@ class Check:
     network: Network | None = None  # the simulated network of a deep check
     two_stage: bool = False  # sized by Stein's two-stage rule by default (a pilot, then what it needs)
     warm: Callable | None = field(default=None, repr=False)  # builds shared tables before workers fork
+    # g(mean of the replication vectors) compared instead of the last entry's mean (delta-method interval)
+    statistic: Callable | None = field(default=None, repr=False)
+    extended: bool = False  # a heavier variant: run only when --only names it, not in the default run
+    # the 99.9% half-width (x |theory|) the default replications are sized for; above 1% only where the
+    # estimator's own spread makes 1% cost more than the main job's budget (the check says why)
+    target: float = 0.01
 
 
 @dataclass(frozen=True)
