@@ -114,3 +114,16 @@ def relu_norms(rng, *, widths, batch, n0=None):
         x = np.maximum(np.einsum("bij,bj->bi", w, x), 0.0)
     s = np.sum(x * x, axis=1)
     return np.array([np.mean(s), np.mean(s * s)])
+
+
+def one_layer_correlation(rng, *, activation_name, sigma_w2, sigma_b2, width, pairs, q, c):
+    """The correlation map of one finite layer: pre-activations u_a, u_b with i.i.d. N(0, q) units of
+    correlation c (drawn directly, any c in [-1, 1]), z = W phi(u) + b; the mean over ``pairs`` of
+    z_a.z_b/(|z_a||z_b|)."""
+    phi = activation(activation_name)[0]
+    g = rng.standard_normal((2, pairs, width))
+    ua = np.sqrt(q) * g[0]
+    ub = np.sqrt(q) * (c * g[0] + np.sqrt(max(0.0, 1 - c * c)) * g[1])
+    w, b = _layer(rng, width, width, sigma_w2, sigma_b2)
+    za, zb = phi(ua) @ w.T + b, phi(ub) @ w.T + b
+    return float(np.mean(np.sum(za * zb, axis=1) / (np.linalg.norm(za, axis=1) * np.linalg.norm(zb, axis=1))))
