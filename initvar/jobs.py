@@ -134,7 +134,15 @@ def print_summary(results, stream=None):
     )
 
 
-FIGURE_NAMES = ("five_layer_histograms", "variance_depth", "relu_halving", "constant_init")
+FIGURE_NAMES = (
+    "five_layer_histograms",
+    "variance_depth",
+    "relu_halving",
+    "constant_init",
+    "phase_diagram",
+    "length_cobweb",
+    "correlation_map",
+)
 
 
 def figures_present(out: Path) -> bool:
@@ -143,13 +151,14 @@ def figures_present(out: Path) -> bool:
 
 def write_figures(out: Path, seed: int, profiles=None, samples=None, jobs=1) -> list[Path]:
     """All figures; the depth figure's profiles are recomputed (same seed, same numbers) if not given."""
-    from montecarlo import figures, verify
+    from montecarlo import figures, meanfield_figures, verify
 
     STATE["step"] = "figures"
     deep = verify.select("deep/")
     if profiles is None:
         _, profiles = verify.run(deep, seed=seed, samples=samples, jobs=jobs)
-    return figures.all_figures(out, seed, profiles, deep)
+    written = figures.all_figures(out, seed, profiles, deep)
+    return written + meanfield_figures.all_meanfield_figures(prepare_dir(Path(out) / "figures"), seed)
 
 
 def start_independent_figures(out: Path, seed: int):
@@ -188,6 +197,9 @@ def start_independent_figures(out: Path, seed: int):
             figures.five_layer_histograms(folder, seed)
             figures.relu_halving(folder, seed)
             figures.constant_init(folder, seed)
+            from montecarlo import meanfield_figures
+
+            meanfield_figures.all_meanfield_figures(folder, seed)
         except KeyboardInterrupt:
             os._exit(1)
         except OSError as exc:  # OutputError included: one line for the parent to report

@@ -108,6 +108,27 @@ FIGURES = (
         "symmetry.",
         0.9,
     ),
+    (
+        "phase_diagram",
+        "Mean-field phase diagram of tanh networks (weights $\\mathcal{N}(0,\\sigma_w^2/n)$, biases "
+        "$\\mathcal{N}(0,\\sigma_b^2)$): the correlation depth scale $\\xi_c$ (interpolated between the computed "
+        "points of a coarse grid) and the edge of chaos $\\chi_1=1$ (solved at the marked $\\sigma_b^2$, joined by "
+        "lines), as in Schoenholz et al.\\ (2017), fig.~2. Triangles: schemes with zero bias, $\\sigma_w^2$ = fan-in "
+        "$\\times\\operatorname{Var}(w)$ for PyTorch's gain $5/3$, Xavier/LeCun and tanh's forward gain.",
+        0.7,
+    ),
+    (
+        "length_cobweb",
+        "The length map of tanh and its cobweb from two starting points to $q^*$; points: the second moment of the "
+        "pre-activations at consecutive layers of finite networks, with 99.9\\% intervals on both axes.",
+        0.55,
+    ),
+    (
+        "correlation_map",
+        "The correlation map $c^{l-1}\\mapsto c^l$ of tanh at $q^*$ for three $\\sigma_w^2$ (ordered, near the edge, "
+        "chaotic); points: one finite layer fed pre-activations of correlation $c^{l-1}$, 99.9\\% intervals.",
+        0.55,
+    ),
 )
 
 

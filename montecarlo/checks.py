@@ -78,6 +78,12 @@ class Check:
     #: The same check with a finer replication (a fraction of this one's samples, its own id), which
     #: --precision sizes instead: a run asked for a coarse half-width then stops near it, not far below.
     unit: Check | None = field(default=None, repr=False)
+    # g(mean of the replication vectors) compared instead of the last entry's mean (delta-method interval)
+    statistic: Callable | None = field(default=None, repr=False)
+    extended: bool = False  # a heavier variant: run only when --only names it, not in the default run
+    # the 99.9% half-width (x |theory|) the default replications are sized for; above 1% only where the
+    # estimator's own spread makes 1% cost more than the main job's budget (the check says why)
+    target: float = 0.01
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,40 @@ def holm(p_values, level: float) -> tuple[list[float], list[bool]]:
         running = max(running, min(1.0, (m - rank) * p[index]))
         adjusted[index] = running
     return adjusted.tolist(), (adjusted <= level).tolist()
+
+
+def from_function_of_means(values, statistic, samples_per_replication: int, confidence: float = 0.999) -> Estimate:
+    """``statistic`` of the replications' mean vector, with its delta-method Student-t interval.
+
+    ``values`` is R x k (one vector per i.i.d. replication); the estimate is g(m), m the mean vector, and its
+    standard error sqrt(grad g(m)' S grad g(m) / R), S the replications' sample covariance: the first-order
+    (delta method) error of a smooth function of means, as for a ratio E[A]/E[B]^2. The gradient is taken by
+    central differences with steps far below m's own standard errors. Degrees of freedom R - 1. For a
+    linear ``statistic`` this is exactly :func:`from_replications` of the combined replications.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] < 2:
+        raise ValueError("need at least two replications of a vector")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("a replication produced a non-finite value")
+    r = values.shape[0]
+    mean = values.mean(axis=0)
+    cov = np.atleast_2d(np.cov(values, rowvar=False, ddof=1))
+    value = float(statistic(mean))
+    se_mean = np.sqrt(np.diag(cov) / r)
+    grad = np.zeros(mean.size)
+    for i in range(mean.size):
+        step = 1e-4 * se_mean[i] if se_mean[i] > 0 else 0.0
+        if step == 0:
+            continue  # a constant column contributes no variance
+        up, down = mean.copy(), mean.copy()
+        up[i] += step
+        down[i] -= step
+        grad[i] = (statistic(up) - statistic(down)) / (2 * step)
+    stderr = float(np.sqrt(max(0.0, grad @ cov @ grad) / r))
+    if not np.isfinite(value) or not np.isfinite(stderr):
+        raise ValueError("the statistic of the replication means is not finite")
+    quantile = student_t_quantile(0.5 + confidence / 2, r - 1)
+    return Estimate(
+        value, stderr, value - quantile * stderr, value + quantile * stderr, r, r * samples_per_replication, confidence
+    )

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .estimate import from_replications, holm, student_t_quantile
+from .estimate import from_function_of_means, from_replications, holm, student_t_quantile
 from .executor import LocalPool
 
 CHUNK = 8  # replications per task; results do not depend on it
@@ -121,7 +121,15 @@ def _group_builders():
     builders = [(name, getattr(checks, name, None)) for name in names]
     if len(set(names)) != len(names) or not all(callable(build) for _, build in builders):
         return None
-    return builders
+    return builders + _outside_groups()
+
+
+def _outside_groups():
+    """[(name, builder)] of the groups that live in their own modules (which import checks, so that
+    ``checks.all_checks`` cannot list them): after the groups of ``all_checks``, in this order."""
+    from . import meanfield
+
+    return [("meanfield", meanfield.checks)]
 
 
 def _group(name: str, build) -> list:
@@ -142,7 +150,7 @@ def _registry():
 
         built = _built()
         if "*" not in built.groups:
-            built.groups = {"*": list(all_checks())}
+            built.groups = {"*": [*all_checks(), *(c for _, build in _outside_groups() for c in build())]}
             built.clear()
             built.update({c.id: c for c in built.groups["*"]})
             built.update({c.unit.id: c.unit for c in built.groups["*"] if getattr(c, "unit", None) is not None})
@@ -182,17 +190,22 @@ def _groups_for(pattern: str, builders, index) -> set | None:
     return {name for name, ids in data.items() if any(matches(i, pattern) for i in ids)}
 
 
+def _selected(check, pattern) -> bool:
+    # an ``extended`` check (a heavier variant) runs only when a pattern names it, never in the default run
+    return matches(check.id, pattern) and (bool(pattern) or not getattr(check, "extended", False))
+
+
 def select(pattern: str | None, *, index=None):
-    """The checks whose id contains ``pattern`` (shell globs allowed); all when None.
+    """The checks whose id contains ``pattern`` (shell globs allowed); when None, all but the extended ones.
 
     With an ``index`` (see :func:`_groups_for`), only the groups holding a selected check are built.
     """
     builders = _group_builders()
     if builders is None:
-        return [c for c in _registry().values() if matches(c.id, pattern)]
+        return [c for c in _registry().values() if _selected(c, pattern)]
     wanted = _groups_for(pattern, builders, index) if pattern and index is not None else None
     chosen = [c for name, build in builders if wanted is None or name in wanted for c in _group(name, build)]
-    return [c for c in chosen if matches(c.id, pattern)]
+    return [c for c in chosen if _selected(c, pattern)]
 
 
 def _replications(check, samples: int | None) -> int:
@@ -287,12 +300,26 @@ def _unit(check):
     return unit
 
 
+def _estimate(check, values):
+    """The check's estimate from its replications: the mean of the last entry, or, for a check with a
+    ``statistic`` (a function of the replications' mean vector, e.g. a ratio), that statistic with its
+    delta-method interval."""
+    statistic = getattr(check, "statistic", None)
+    if statistic is None:
+        return from_replications(values[:, -1], check.batch, CONFIDENCE)
+    return from_function_of_means(values, statistic, check.batch, CONFIDENCE)
+
+
 def _needed_replications(check, values, precision: float) -> int:
     """Stein's two-stage rule: R such that the 99.9% half-width is at most ``precision`` x |theory|,
-    from the standard deviation of the replications ``values`` collected so far and the Student-t
-    quantile of their degrees of freedom (capped at 100x the check's default); ``len(values)`` when
-    they meet the target already."""
-    spread = float(np.std(values[:, -1], ddof=1))
+    from the standard deviation of the replications ``values`` collected so far (for a check with a
+    ``statistic``, its delta-method standard error scaled to one replication) and the Student-t quantile of
+    their degrees of freedom (capped at 100x the check's default); ``len(values)`` when they meet the
+    target already."""
+    if getattr(check, "statistic", None) is None:
+        spread = float(np.std(values[:, -1], ddof=1))
+    else:  # the statistic's standard error, scaled to one replication
+        spread = _estimate(check, values).stderr * math.sqrt(len(values))
     quantile = student_t_quantile(0.5 + CONFIDENCE / 2, len(values) - 1)
     target = precision * abs(float(check.theory()))
     if target == 0 or spread == 0:
@@ -360,7 +387,7 @@ def run(
     for check in stat:
         unit = check if precision is None else _unit(check)
         values = np.concatenate([collected[unit.id][k] for k in sorted(collected[unit.id])])
-        est = from_replications(values[:, -1], unit.batch, CONFIDENCE)
+        est = _estimate(unit, values)
         if check.profile:
             profiles[check.id] = [
                 from_replications(values[:, i], unit.batch, CONFIDENCE) for i in range(values.shape[1])
