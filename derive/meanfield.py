@@ -336,7 +336,7 @@ def _c_star(num: _Numeric, sigma_w2, sigma_b2, q: float, chi1: float) -> float:
 
     from scipy.optimize import brentq
 
-    grid = [-1 + 2 * i / 20 for i in range(20)] + [1 - 1e-3]
+    grid = [-1 + 2 * i / 10 for i in range(10)] + [1 - 1e-3]
     values = [g(c) for c in grid]
     roots = []
     for i in range(len(grid) - 1):
@@ -465,6 +465,23 @@ def critical_sigma_w2(act, sigma_b2, values=None, digits: int = 30, budget_secon
         d0 = _dphi0_squared(act, values)
         if d0 != 0 and abs(float(1 / d0) - s_float) <= 1e-6 * s_float:
             return 1 / d0, sp.S.Zero
+    if digits <= 13 and q_float > 0:
+        # float64 Newton steps on the same pair of equations (float quadratures): enough for 13 digits
+        sb2f, q, s = float(sigma_b2), q_float, s_float
+        for _ in range(8):
+            root = math.sqrt(q)
+            m = expect(lambda u: num.phi(u) ** 2, q, num.kinks)
+            d = _derivative_float(num, q)
+            mslope = _slope_float(num, q)
+            dslope = expect(lambda u: num.dphi(u) ** 2 * ((u / root) ** 2 - 1), q, num.kinks) / (2 * q)
+            f1, f2 = s * m + sb2f - q, s * d - 1
+            a11, a12, a21, a22 = s * mslope - 1, m, s * dslope, d
+            det = a11 * a22 - a12 * a21
+            dq, ds = (-f1 * a22 + a12 * f2) / det, (-a11 * f2 + a21 * f1) / det
+            q, s = q + dq, s + ds
+            if abs(ds) <= 1e-15 * abs(s) and abs(dq) <= 1e-15 * abs(q):
+                return s, q
+        raise MeanFieldError("Newton's method for the critical sigma_w^2 did not converge")
     asked = digits
     digits = max(digits, 16)
     dps = digits + 15
