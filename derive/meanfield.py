@@ -473,7 +473,7 @@ def critical_sigma_w2(act, sigma_b2, values=None, digits: int = 30, budget_secon
             m = expect(lambda u: num.phi(u) ** 2, q, num.kinks)
             d = _derivative_float(num, q)
             mslope = _slope_float(num, q)
-            dslope = expect(lambda u: num.dphi(u) ** 2 * ((u / root) ** 2 - 1), q, num.kinks) / (2 * q)
+            dslope = expect(lambda u, r=root: num.dphi(u) ** 2 * ((u / r) ** 2 - 1), q, num.kinks) / (2 * q)
             f1, f2 = s * m + sb2f - q, s * d - 1
             a11, a12, a21, a22 = s * mslope - 1, m, s * dslope, d
             det = a11 * a22 - a12 * a21
