@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # everything (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # skip the two main-job runs
+    python benchmarks/run.py --dask     # only the local pool against a Dask LocalCluster
 
 Measures (issue targets in brackets):
   startup       `initvar --help` wall time [< 0.3 s]; `import derive, montecarlo` loads no matplotlib
@@ -16,6 +17,9 @@ Measures (issue targets in brackets):
   one check     `initvar verify --only forward-variance/normal/n512` whole-process, warm user cache: with
                 --samples 1000 [about 1 s], and with --precision 0.01 beside a hand-written NumPy and
                 PyTorch script reaching the same 99.9% half-width on the same quantity [initvar faster]
+  dask          replications per second, local pool (2 processes) against a Dask LocalCluster of 2
+                workers on the same checks and seed (same bytes), the cluster's start, and the overhead per
+                task of each executor (trivial tasks) [no target; needs the dask extra]
 """
 
 from __future__ import annotations
@@ -289,18 +293,79 @@ def bench_one_check():
     print(f"{'':<46} (half-width reached: {100 * reached_torch:.2f}%; ratio: its time / initvar's)")
 
 
+DASK_CHECKS = "forward-variance/*/n16"  # four checks, 192 replications, ~10 ms to ~150 ms each
+
+
+def _profiler_enabled():
+    import dask.config
+
+    return dask.config.get("distributed.worker.profile.enabled")
+
+
+def bench_dask():
+    """The local pool against a Dask LocalCluster(2): replications per second on the same checks
+    (workers warmed by a first run: a long run pays their start once), and the overhead per task."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        print(f"{'dask: dask.distributed not installed, skipped':<46}")
+        return
+    from montecarlo import executor, verify
+
+    checks = verify.select(DASK_CHECKS)
+    samples = 4 * max(c.replications * c.batch for c in checks)  # 4x the largest default: a few seconds
+
+    def replications(results):
+        return sum(r.replications for r in results if r.kind == "statistical" and not r.control)
+
+    def timed(run):
+        start = time.perf_counter()
+        results = run()
+        return results, time.perf_counter() - start
+
+    pool = executor.LocalPool(2)
+    verify.run(checks, seed=1, samples=samples, executor=pool)  # warm: lazily built tables, caches
+    local, t_local = timed(lambda: verify.run(checks, seed=1, samples=samples, executor=pool)[0])
+    start = time.perf_counter()
+    cluster = executor.connect("local-cluster:2")
+    t_start = time.perf_counter() - start
+    with cluster:
+        verify.run(checks, seed=1, samples=samples, executor=cluster)  # warm: the workers import and build
+        remote, t_dask = timed(lambda: verify.run(checks, seed=1, samples=samples, executor=cluster)[0])
+        profiling = set(cluster.client.run(_profiler_enabled).values())
+        n = 2000
+        start = time.perf_counter()
+        cluster.client.gather(cluster.client.map(abs, range(n), pure=False))
+        per_task_dask = (time.perf_counter() - start) / n
+    same = [r.as_dict() for r in local] == [r.as_dict() for r in remote]
+    reps = replications(local)
+    row(f"dask: local pool, 2 processes ({reps} reps)", reps / t_local, "rep/s")
+    row("dask: LocalCluster, 2 workers, same checks", reps / t_dask, "rep/s", "[same results]", ratio=t_local / t_dask)
+    print(f"{'':<46} (ratio: local pool time / Dask time; results identical: {same}; worker profiler: {profiling})")
+    row("dask: LocalCluster(2) start", t_start, "s")
+    row("dask: overhead per trivial task", per_task_dask * 1e3, "ms")
+    taken = []
+    start = time.perf_counter()
+    executor._run_pool(abs, iter(range(n)), 2, taken.append)
+    row("dask: local pool overhead per trivial task", (time.perf_counter() - start) / n * 1e3, "ms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the two runs of the main job")
     parser.add_argument("--one-check", action="store_true", help="only the one-check start-up and 1%% comparison")
+    parser.add_argument("--dask", action="store_true", help="only the local pool against a Dask LocalCluster")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"NumPy {np.__version__}"
     )
     print(f"{'measure':<46} {'value':>10} {'unit':<6} {'ratio':>10}  target")
-    if args.one_check:
-        bench_one_check()
+    if args.one_check or args.dask:
+        if args.one_check:
+            bench_one_check()
+        if args.dask:
+            bench_dask()
         return
     bench_startup()
     bench_derive()
@@ -312,6 +377,7 @@ def main():
     bench_vs_torch()
     bench_memory()
     bench_one_check()
+    bench_dask()
 
 
 if __name__ == "__main__":
