@@ -25,10 +25,11 @@ from .figures import COLORS, _plt, _save
 
 ACTIVATION = "tanh"
 SIGMA_B2 = 0.05
-#: The phase diagram's grid (coarse: a chaotic point costs a search for c*) and the sigma_b^2 of its edge points.
-GRID_W2 = np.linspace(0.5, 4.0, 8)
-GRID_B2 = np.array([0.0, 0.15, 0.3])
-EDGE_B2 = (0.0, 0.15, 0.3)
+#: The phase diagram's grid (xi_c by derive.meanfield.xi_c_coarse, a few ms a point) and the sigma_b^2 of its edge.
+GRID_W2 = np.linspace(0.5, 4.0, 36)
+GRID_B2 = np.linspace(0.0, 0.3, 16)
+#: dense near 0, where the edge rises steeply from sigma_w^2 = 1 (each point: float64 bisection and Newton steps)
+EDGE_B2 = tuple(np.round(0.3 * np.linspace(0.0, 1.0, 17) ** 2, 5))
 #: The finite networks of the Monte Carlo points.
 WIDTH, NETWORKS = 500, 6
 CONFIDENCE = 0.999
@@ -39,12 +40,11 @@ def _rng(seed, *key):
 
 
 def phase_grid():
-    """xi_c on GRID_W2 x GRID_B2 (rows: sigma_b^2), from derive.meanfield.analyse (float64, 12 digits)."""
+    """xi_c on GRID_W2 x GRID_B2 (rows: sigma_b^2), from derive.meanfield.xi_c_coarse (figure-grade)."""
     xi = np.empty((GRID_B2.size, GRID_W2.size))
     for i, b2 in enumerate(GRID_B2):
         for j, w2 in enumerate(GRID_W2):
-            point = mf.analyse(ACTIVATION, float(w2), float(b2), digits=12)
-            xi[i, j] = point.xi_c if point.xi_c is not None else np.nan
+            xi[i, j] = mf.xi_c_coarse(ACTIVATION, float(w2), float(b2))
     return xi
 
 
@@ -64,26 +64,6 @@ def schemes():
     ]
 
 
-def _interpolated(xi, edge):
-    """log xi_c between the grid's points, interpolated in (sigma_b^2, sigma_w^2 / critical sigma_w^2) so that the
-    ridge (xi_c = inf, shown as 1000) follows the edge of chaos: along each row of the grid in the ratio, with the
-    edge as one more point; between rows, linearly in sigma_b^2 (the edge itself linearly between its points)."""
-    capped = np.log(np.clip(np.nan_to_num(xi, nan=1e3, posinf=1e3), 0.3, 1e3))
-    edge_b2, edge_w2 = (np.array(v) for v in zip(*edge, strict=True))
-    rows = []
-    for i, b2 in enumerate(GRID_B2):
-        ratio = GRID_W2 / np.interp(b2, edge_b2, edge_w2)
-        order = np.argsort(np.append(ratio, 1.0), kind="stable")
-        rows.append((np.append(ratio, 1.0)[order], np.append(capped[i], np.log(1e3))[order]))
-    fine_w2, fine_b2 = np.linspace(GRID_W2[0], GRID_W2[-1], 240), np.linspace(GRID_B2[0], GRID_B2[-1], 90)
-    image = np.empty((fine_b2.size, fine_w2.size))
-    for k, b2 in enumerate(fine_b2):
-        ratio = fine_w2 / np.interp(b2, edge_b2, edge_w2)
-        per_row = np.array([np.interp(ratio, x, y) for x, y in rows])
-        image[k] = [np.interp(b2, GRID_B2, per_row[:, j]) for j in range(fine_w2.size)]
-    return np.exp(image), fine_w2, fine_b2
-
-
 def phase_diagram(out: Path, seed: int) -> list[Path]:
     from matplotlib.colors import LogNorm
 
@@ -91,19 +71,11 @@ def phase_diagram(out: Path, seed: int) -> list[Path]:
     xi = phase_grid()
     edge = edge_points()
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
-    image, fine_w2, fine_b2 = _interpolated(xi, edge)
-    mesh = ax.imshow(
-        image,
-        origin="lower",
-        aspect="auto",
-        extent=(GRID_W2[0], GRID_W2[-1], GRID_B2[0], GRID_B2[-1]),
-        cmap="viridis",
-        norm=LogNorm(0.3, 100),
-        interpolation="nearest",
-    )
+    image = np.clip(np.nan_to_num(xi, nan=1e3, posinf=1e3), 0.3, 1e3)
+    mesh = ax.pcolormesh(GRID_W2, GRID_B2, image, cmap="viridis", norm=LogNorm(0.3, 100), shading="gouraud")
     fig.colorbar(mesh, ax=ax, label=r"$\xi_c$ (layers)")
     b2, w2 = zip(*edge, strict=True)
-    ax.plot(w2, b2, "-o", color="white", lw=1.4, ms=3.5, label=r"edge of chaos $\chi_1=1$")
+    ax.plot(w2, b2, "-", color="white", lw=1.4, label=r"edge of chaos $\chi_1=1$")
     for index, (value, label) in enumerate(schemes()):
         ax.plot([value], [0.0], "v", ms=7, color=COLORS[(index + 1) % len(COLORS)], clip_on=False, label=label)
     ax.text(0.6, 0.27, "ordered", color="white", fontsize=8)
@@ -177,7 +149,9 @@ def length_cobweb(out: Path, seed: int) -> list[Path]:
     ax.set_xlim(0, grid[-1])
     ax.set_ylim(0, grid[-1])
     ax.set_title(
-        rf"tanh length map, $\sigma_w^2={sigma_w2:g}$, $\sigma_b^2={SIGMA_B2:g}$: cobweb from $q^1=0.3$ and $5$"
+        rf"tanh length map, $\sigma_w^2={sigma_w2:g}$, $\sigma_b^2={SIGMA_B2:g}$"
+        "\n"
+        r"cobweb from $q^1=0.3$ and $q^1=5$"
     )
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -223,6 +197,7 @@ def correlation_figure(out: Path, seed: int) -> list[Path]:
     ax.set_xlabel(r"$c^{l-1}$")
     ax.set_ylabel(r"$c^l$")
     ax.set_xlim(-1, 1)
+    ax.set_xticks([-1, -0.5, 0, 0.5, 1])
     ax.set_ylim(-1, 1)
     ax.set_title(
         rf"tanh correlation map at $q^*$, $\sigma_b^2={SIGMA_B2:g}$"

@@ -149,3 +149,10 @@ def test_fluctuation_ratio_is_the_exact_rational_product():
 def test_bad_parameters_are_refused(bad):
     with pytest.raises(mf.MeanFieldError):
         mf.analyse("tanh", *bad)
+
+
+def test_coarse_xi_c_for_the_heat_map_agrees_with_the_accurate_route():
+    for sw2, sb2 in ((4.0, 0.05), (2.0, 0.05), (1.5, 0.0), (3.0, 0.3), (1.0, 0.2)):
+        coarse, accurate = mf.xi_c_coarse("tanh", sw2, sb2), mf.analyse("tanh", sw2, sb2).xi_c
+        assert abs(coarse - accurate) <= 1e-3 * accurate, (sw2, sb2, coarse, accurate)
+    assert math.isnan(mf.xi_c_coarse("relu", 3.0, 0.0))
