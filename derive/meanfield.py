@@ -132,8 +132,13 @@ def _slope_float(num: _Numeric, q: float) -> float:
 
 
 def _dphi0_squared(act: Activation, values) -> sp.Expr:
-    """phi'(0)^2, exact (SymPy)."""
-    return sp.nsimplify(sp.simplify(act.bound_derivative(values).subs(t, 0) ** 2))
+    """lim_{q -> 0} E[phi'(sqrt(q) Z)^2] = (phi'(0+)^2 + phi'(0-)^2)/2, exact (SymPy): phi'(0)^2 where phi is
+    smooth at 0, the mean of the two one-sided slopes squared at a kink there (SELU, ReLU6, ELU with alpha != 1)."""
+    deriv = act.bound_derivative(values)
+    eps = sp.Symbol("epsilon", positive=True)  # t = +-eps resolves every Piecewise/Max/Heaviside to one side
+    right = sp.limit(sp.piecewise_fold(deriv.subs(t, eps)), eps, 0)
+    left = sp.limit(sp.piecewise_fold(deriv.subs(t, -eps)), eps, 0)
+    return sp.nsimplify(sp.simplify((right**2 + left**2) / 2))
 
 
 def _derivative_float(num: _Numeric, q: float) -> float:
@@ -215,8 +220,9 @@ def _mp_maps(act: Activation, values, q, digits: int):
         qm = mpmath.mpf(sp.N(q, digits + 15))
         if qm == 0:
             return m, None, d
-        # m'(q) = E[phi(sqrt q Z) phi'(sqrt q Z) sqrt(q) Z] / q ("slope" at any q)
-        slope = gaussian_map(act, "slope", q, values, digits) / qm
+        # m'(q) = E[phi(sqrt q Z)^2 (Z^2 - 1)] / (2q): differentiating the density, an integrand that does not
+        # vanish at 0 (E[phi phi' Z] does, and a scan of it can miss a narrow peak there)
+        slope = _second_moment_slope(act, values, q, digits)
     return m, slope, d
 
 
@@ -244,7 +250,7 @@ class Point:
 
 
 def _phase(chi1, digits) -> str:
-    tol = 10.0 ** (-min(digits, DIGITS_2D))
+    tol = 10.0 ** (-DIGITS_2D)  # what the numbers can tell apart, whatever digits are shown
     if abs(float(chi1) - 1) <= tol:
         return "critical"
     return "ordered" if float(chi1) < 1 else "chaotic"
@@ -374,8 +380,9 @@ def analyse(act, sigma_w2, sigma_b2, values=None, digits: int = 12, q0: float = 
         with mpmath.workdps(digits + 10):
             sw2 = mpmath.mpf(sp.N(sp.nsimplify(sigma_w2), digits + 10))
             if float(q_star) == 0:
-                # q* = 0 (no bias, phi(0) = 0): the length map's slope there is sigma_w^2 phi'(0)^2 (its
-                # Taylor expansion), which is also chi_1: exact
+                # q* = 0 (no bias, phi(0) = 0): the length map's slope there is sigma_w^2 times the limit of
+                # E[phi'(sqrt(q) Z)^2] (phi'(0)^2, or the mean of the one-sided slopes squared at a kink), which is
+                # also chi_1: exact
                 slope = chi1 = sp.nsimplify(sigma_w2) * _dphi0_squared(act_obj, values)
             elif digits <= 14:
                 slope = sw2 * _slope_float(num, float(q_star))
@@ -463,8 +470,10 @@ def critical_sigma_w2(act, sigma_b2, values=None, digits: int = 30, budget_secon
         # q* = 0 up to the edge (no bias, phi(0) = 0): there chi_1 = sigma_w^2 phi'(0)^2, so the edge is exactly
         # 1/phi'(0)^2 (tanh, erf scaled: 1), provided the bisection landed there
         d0 = _dphi0_squared(act, values)
-        if d0 != 0 and abs(float(1 / d0) - s_float) <= 1e-6 * s_float:
+        if d0 != 0 and (q_float == 0 or abs(float(1 / d0) - s_float) <= 1e-6 * s_float):
             return 1 / d0, sp.S.Zero
+    if q_float == 0:
+        raise MeanFieldError("the edge of chaos lies where q* = 0 and phi has no slope at 0 to define chi_1 there")
     if digits <= 13 and q_float > 0:
         # float64 Newton steps on the same pair of equations (float quadratures): enough for 13 digits
         sb2f, q, s = float(sigma_b2), q_float, s_float
@@ -502,6 +511,16 @@ def critical_sigma_w2(act, sigma_b2, values=None, digits: int = 30, budget_secon
             ):
                 return (+s, +q) if asked >= 16 else (float(s), float(q))
     raise MeanFieldError("Newton's method for the critical sigma_w^2 did not converge to the digits asked for")
+
+
+def _second_moment_slope(act: Activation, values, q, digits: int):
+    """m'(q) = d/dq E[phi(sqrt(q) Z)^2] = E[phi(sqrt q Z)^2 (Z^2 - 1)]/(2q): an mpmath quadrature."""
+    from .activations import _gauss_quad_cached
+
+    expr = act.bound(values)
+    qs = sp.S(q)
+    body = expr**2 * (t**2 / qs - 1) / (2 * qs)
+    return _gauss_quad_cached(body, qs, tuple(kinks(expr)), digits, "d/dq E[phi(sqrt(q) Z)^2]")
 
 
 def _derivative_slope(act: Activation, values, q, digits: int):

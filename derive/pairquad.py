@@ -55,6 +55,19 @@ def _density(z):
     return np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
 
+#: Where a steep or saturating phi does its work: |u| in these, scaled into z by 1/sqrt(q) once q is large.
+_U_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _scale_breaks(q: float) -> list:
+    """Extra piece boundaries in z at u = +-U/sqrt(q) for large q: phi(sqrt(q) z) changes on a scale 1/sqrt(q)
+    there, which pieces of width 1 cannot resolve."""
+    if q <= 4:
+        return []
+    root = math.sqrt(q)
+    return [sign * u / root for u in _U_SCALES for sign in (1, -1)]
+
+
 def expect(g, q: float, kinks_t=()) -> float:
     """E[g(sqrt(q) Z)], Z ~ N(0, 1), float64 (g vectorized)."""
     import numpy as np
@@ -62,7 +75,7 @@ def expect(g, q: float, kinks_t=()) -> float:
     if q == 0:
         return float(g(np.zeros(1))[0])
     root = math.sqrt(q)
-    z, w = _nodes([k / root for k in kinks_t])
+    z, w = _nodes([k / root for k in kinks_t] + _scale_breaks(q))
     with np.errstate(over="ignore", invalid="ignore"):
         value = float(np.sum(w * _density(z) * g(root * z)))
     if not math.isfinite(value):
@@ -81,20 +94,22 @@ def pair_expect(f, g, q: float, c: float, kinks_t=()) -> float:
     root = math.sqrt(q)
     c = min(1.0, max(-1.0, c))
     s = math.sqrt(max(0.0, 1.0 - c * c))
-    z1, w1 = _nodes([k / root for k in kinks_t])
+    scaled = _scale_breaks(q)
+    z1, w1 = _nodes([k / root for k in kinks_t] + scaled)
     weight1 = w1 * _density(z1)
+    points_u = list(kinks_t) + [b * root for b in scaled]  # where phi(u_2) needs boundaries, in u
     with np.errstate(over="ignore", invalid="ignore"):
         f1 = f(root * z1)
         if s == 0:
             inner = g(root * c * z1)
-        elif not kinks_t:
+        elif not points_u:
             z2, w2 = _nodes(())
             u2 = root * (c * z1[:, None] + s * z2[None, :])
             inner = g(u2) @ (w2 * _density(z2))
         else:
             inner = np.empty_like(z1)
             for i, zi in enumerate(z1):
-                z2, w2 = _nodes([(k / root - c * zi) / s for k in kinks_t])
+                z2, w2 = _nodes([(k / root - c * zi) / s for k in points_u])
                 inner[i] = np.dot(w2 * _density(z2), g(root * (c * zi + s * z2)))
         value = float(np.sum(weight1 * f1 * inner))
     if not math.isfinite(value):

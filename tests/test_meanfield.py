@@ -156,3 +156,38 @@ def test_coarse_xi_c_for_the_heat_map_agrees_with_the_accurate_route():
         coarse, accurate = mf.xi_c_coarse("tanh", sw2, sb2), mf.analyse("tanh", sw2, sb2).xi_c
         assert abs(coarse - accurate) <= 1e-3 * accurate, (sw2, sb2, coarse, accurate)
     assert math.isnan(mf.xi_c_coarse("relu", 3.0, 0.0))
+
+
+def _mp_gauss(fn, q):
+    """E[fn(sqrt(q) Z)] by mpmath, split where a large q makes fn(sqrt(q) z) change (an independent route)."""
+    root = mpmath.sqrt(q)
+    cuts = sorted({0, *(s * u / root for u in (0.5, 2, 8, 32) for s in (1, -1))})
+    with mpmath.workdps(30):
+        return mpmath.quad(lambda z: fn(root * z) * mpmath.npdf(z), [-mpmath.inf, *cuts, mpmath.inf])
+
+
+def test_large_q_star_is_resolved():
+    """A hostile review found the float route wrong at sigma_w^2 = 1e6 (q* off by 6e-4, chi_1 by a factor 100)."""
+    point = mf.analyse("tanh", 1e6, 0, digits=15)
+    q = point.q_star
+    assert abs(1e6 * _mp_gauss(lambda u: mpmath.tanh(u) ** 2, q) - q) < 1e-9 * q
+    assert _close(point.chi1, 1e6 * _mp_gauss(lambda u: mpmath.sech(u) ** 4, q), rel=1e-10)
+
+
+def test_a_kink_at_zero_uses_both_slopes_when_q_star_is_zero():
+    """q* = 0 with a kink at 0: chi_1 = sigma_w^2 (phi'(0+)^2 + phi'(0-)^2)/2, not one side's slope."""
+    assert mf.analyse("relu6", 1, 0).chi1 == sp.Rational(1, 2)
+    assert mf.analyse("elu", 0.1, 0, values={"alpha": 2}).chi1 == sp.Rational(1, 4)
+    lam, alpha = (
+        mf.activation("selu").defaults()[s]
+        for s in (sp.Symbol(r"\lambda", positive=True), sp.Symbol(r"\alpha", positive=True))
+    )
+    s, q = mf.critical_sigma_w2("selu", 0)
+    assert q == 0 and abs(float(s) - 2 / (float(lam) ** 2 * (1 + float(alpha) ** 2))) < 1e-12
+
+
+def test_shown_digits_do_not_change_the_phase(capsys):
+    from initvar.cli import main
+
+    main(["meanfield", "--activation", "tanh", "--sigma-w2", "1.5", "--digits", "1"])
+    assert "phase  chaotic" in capsys.readouterr().out

@@ -18,10 +18,14 @@ from ..errors import UsageError
 DEFAULT_DIGITS = 12
 CRITICAL_DIGITS = 30
 MAX_DIGITS = 40
+#: The one-dimensional quantities are always computed by the mpmath route (tanh-sinh quadrature located by a
+#: scan of the integrand) at no fewer digits than this, whatever is shown: the float64 route cannot resolve a
+#: steep phi or a large q*.
+INTERNAL_DIGITS = 15
 #: Wall clock for a custom expression's whole analysis, and for its quadratures together.
 EXPRESSION_SECONDS = 20.0
 EXPRESSION_QUADRATURE_SECONDS = 15.0
-MAX_LAYERS = 100000
+MAX_LAYERS = 10000
 MAX_WIDTH = 10**9
 
 _PHASES = {
@@ -104,14 +108,15 @@ def _compute(args, act, values, digits):
     if args.critical:
         if args.sigma_w2 is not None:
             raise UsageError("initvar meanfield: --critical solves for sigma_w^2; leave out --sigma-w2")
-        sw2, q = mf.critical_sigma_w2(act, sigma_b2, values, digits=digits)
+        sw2, q = mf.critical_sigma_w2(act, sigma_b2, values, digits=max(digits, INTERNAL_DIGITS))
         return {"kind": "critical", "sigma_b2": sigma_b2, "sigma_w2": sw2, "q_star": q}
     if args.sigma_w2 is None:
         raise UsageError("initvar meanfield: give --sigma-w2 (or --critical to solve for it)")
     sigma_w2 = _number(args.sigma_w2, "--sigma-w2")
     if sigma_w2 == 0:
         raise UsageError("initvar meanfield: --sigma-w2 must be > 0 (zero weights carry no signal)")
-    return {"kind": "point", "point": mf.analyse(act, sigma_w2, sigma_b2, values, digits=digits)}
+    point = mf.analyse(act, sigma_w2, sigma_b2, values, digits=max(digits, INTERNAL_DIGITS))
+    return {"kind": "point", "point": point}
 
 
 def _payload(result, act, digits: int) -> dict:
@@ -232,7 +237,7 @@ def run_fluctuations(args) -> int:
     widths = _widths(args.widths)
     ratio = mf.fluctuation_ratio(widths)
     bound = mf.hanin_rolnick_bound(widths)
-    exact = str(ratio) if len(str(ratio)) <= 60 else None
+    exact = str(ratio) if max(ratio.p.bit_length(), ratio.q.bit_length()) <= 200 else None  # about 60 digits
     payload = {
         "widths": widths,
         "ratio": exact,
