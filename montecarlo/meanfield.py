@@ -32,10 +32,15 @@ from functools import partial
 
 import numpy as np
 
-from derive import meanfield as mf
-
 from . import meanfield_sim as ms
 from .checks import Check
+
+
+def _mf():
+    """derive.meanfield, imported on first use: listing the check groups (a one-check verify) loads no SymPy."""
+    from derive import meanfield
+
+    return meanfield
 
 
 def _once(fn):
@@ -73,7 +78,7 @@ def q_trajectory(activation, sigma_w2, sigma_b2, q1, depth) -> list:
     """[q^1, ..., q^depth]: the length map iterated from q^1."""
     out = [float(q1)]
     for _ in range(depth - 1):
-        out.append(mf.q_map(activation, sigma_w2, sigma_b2, out[-1]))
+        out.append(_mf().q_map(activation, sigma_w2, sigma_b2, out[-1]))
     return out
 
 
@@ -88,11 +93,11 @@ def linear_regime_trajectory(activation, sigma_w2, sigma_b2, q1, depth) -> list:
 
 def c_trajectory(activation, sigma_w2, sigma_b2, q1, c1, depth) -> list:
     """[c^1, ..., c^depth] from pair_trajectory."""
-    return [c for _, c in mf.pair_trajectory(activation, sigma_w2, sigma_b2, q1, c1, depth)]
+    return [c for _, c in _mf().pair_trajectory(activation, sigma_w2, sigma_b2, q1, c1, depth)]
 
 
 def fixed_point(activation, sigma_w2, sigma_b2) -> float:
-    return float(mf.fixed_point_float(activation, sigma_w2, sigma_b2))
+    return float(_mf().fixed_point_float(activation, sigma_w2, sigma_b2))
 
 
 def _mean_after_first(values) -> float:
@@ -246,7 +251,7 @@ def correlation_check(ident, point: Point, *, c1, pairs, replications, q1="fixed
 
 def chi1_check(ident, point: Point, *, batch, replications, extended=False) -> Check:
     def chi1():
-        return float(mf.analyse(point.activation, point.sigma_w2, point.sigma_b2, digits=12).chi1)
+        return float(_mf().analyse(point.activation, point.sigma_w2, point.sigma_b2, digits=12).chi1)
 
     def linear():
         from derive.activations import linear_regime_factor, lookup
@@ -274,7 +279,7 @@ def depth_check(ident, point: Point, *, gap, pairs, replications, first=1, exten
     """1 - c^l ~ exp(-l/xi_c) in the ordered phase (c* = 1): pairs at q* with c^1 = 1 - ``gap``."""
 
     def analysed():
-        return mf.analyse(point.activation, point.sigma_w2, point.sigma_b2, digits=12)
+        return _mf().analyse(point.activation, point.sigma_w2, point.sigma_b2, digits=12)
 
     info = _once(analysed)
     return Check(
@@ -301,9 +306,9 @@ def fluctuation_check(ident, widths, *, batch, replications, extended=False, tar
         id=ident,
         derivation="finite-width-fluctuations",
         claim=rf"$\mathbb{{E}}\|x^L\|^4/(\mathbb{{E}}\|x^L\|^2)^2=\prod_l(1+5/n_l)$, ReLU, widths $({shown})$",
-        theory=_once(lambda: float(mf.fluctuation_ratio(widths))),
+        theory=_once(lambda: float(_mf().fluctuation_ratio(widths))),
         control_claim=f"Hanin-Rolnick's exp(5 sum 1/n_l) for widths ({shown})",
-        control=_once(lambda: float(mf.hanin_rolnick_bound(widths))),
+        control=_once(lambda: float(_mf().hanin_rolnick_bound(widths))),
         replicate=partial(ms.relu_norms, widths=widths, batch=batch),
         batch=batch,
         replications=replications,
