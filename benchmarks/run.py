@@ -302,6 +302,18 @@ def _profiler_enabled():
     return dask.config.get("distributed.worker.profile.enabled")
 
 
+def bench_audit():
+    """`initvar audit` of every installed framework, whole process [< 60 s]."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print(f"{'audit: the frameworks extra is not installed, skipped':<46}")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = _timed([sys.executable, "-m", "initvar.cli", "audit", "--out", str(Path(tmp) / "out")])
+    row("audit: initvar audit, every framework", seconds, "s", "[< 60 s]")
+
+
 def bench_dask():
     """The local pool against a Dask LocalCluster(2): replications per second on the same checks
     (workers warmed by a first run: a long run pays their start once), and the overhead per task."""
@@ -355,17 +367,20 @@ def main():
     parser.add_argument("--quick", action="store_true", help="skip the two runs of the main job")
     parser.add_argument("--one-check", action="store_true", help="only the one-check start-up and 1%% comparison")
     parser.add_argument("--dask", action="store_true", help="only the local pool against a Dask LocalCluster")
+    parser.add_argument("--audit", action="store_true", help="only the framework audit's wall time")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"NumPy {np.__version__}"
     )
     print(f"{'measure':<46} {'value':>10} {'unit':<6} {'ratio':>10}  target")
-    if args.one_check or args.dask:
+    if args.one_check or args.dask or args.audit:
         if args.one_check:
             bench_one_check()
         if args.dask:
             bench_dask()
+        if args.audit:
+            bench_audit()
         return
     bench_startup()
     bench_derive()
@@ -377,6 +392,7 @@ def main():
     bench_vs_torch()
     bench_memory()
     bench_one_check()
+    bench_audit()
     bench_dask()
 
 

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -259,11 +258,11 @@ def test_report_section_is_none_without_an_audit(tmp_path):
     assert report_section(tmp_path) is None
 
 
-def test_audit_of_every_framework_writes_its_outputs_within_a_minute(tmp_path):
+def test_audit_of_every_framework_writes_its_outputs(tmp_path):
+    """(Its time, a target of a minute, is measured by benchmarks/run.py --audit, not asserted here.)"""
     for name in ("torch", "jax", "flax", "keras"):
         framework(name)
     out = tmp_path / "out"
-    start = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "initvar.cli", "audit", "--out", str(out)],
         capture_output=True,
@@ -271,9 +270,7 @@ def test_audit_of_every_framework_writes_its_outputs_within_a_minute(tmp_path):
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    seconds = time.monotonic() - start
     assert done.returncode == 0, done.stderr[-2000:]
-    assert seconds < 60, seconds
     payload = json.loads((out / "audit.json").read_text())
     assert payload["passed"] and sorted(payload["frameworks"]) == ["flax", "jax", "keras", "torch"]
     for dist in ("torch", "jax", "jaxlib", "flax", "keras"):
