@@ -230,6 +230,8 @@ def _execute(tasks, ntasks: int, executor, stat, collected, progress, count):
 
     if executor.portable:  # a remote worker has no checks: each task carries its simulator
         replicates = {c.id: c.replicate for c in stat}
+        # and the finer units --precision sizes (forward-variance's @unit checks)
+        replicates.update({c.unit.id: c.unit.replicate for c in stat if getattr(c, "unit", None) is not None})
         tasks = ((*task, replicates[task[0]]) for task in tasks)
     executor.run(_task, tasks, ntasks, take, prepare=warm)
 

@@ -217,3 +217,20 @@ def test_a_worker_killed_mid_run_loses_nothing(env, local_bytes, tmp_path):
         except subprocess.TimeoutExpired:
             cluster.kill()
             cluster.wait()
+
+
+def test_precision_runs_on_a_local_cluster_with_the_local_pools_bytes(env, tmp_path):
+    """--precision sizes forward-variance's finer units, which a Dask task must carry too (a merge once
+    forgot them: KeyError on '...@unit'); the staged run gives the local pool's bytes."""
+    _require_dask()
+    outs = {}
+    for name, extra in (("local", ("--jobs", "2")), ("dask", ("--scheduler", "local-cluster:2"))):
+        out = tmp_path / name
+        done = subprocess.run(
+            [sys.executable, "-m", "initvar.cli", "verify", "--only", "forward-variance/normal/n512", "--precision",
+             "0.01", "--out", str(out), *extra],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        outs[name] = _outputs(out)
+    assert outs["local"] == outs["dask"]
