@@ -75,6 +75,12 @@ _ALL = (
         r"$\mathbb{E}[u_1 u_2] = q c$ (two inputs' pre-activations in one unit of an infinitely wide layer)",
         "two pre-activations are jointly Gaussian, mean 0, second moment q each, correlation c",
     ),
+    Assumption(
+        "smooth-phi",
+        r"$\phi$ is twice continuously differentiable, and $\phi$, $\phi'$, $\phi''$ grow more slowly than "
+        r"$e^{t^2/(4q)}$ (every Gaussian integral here converges and may be differentiated under the integral sign)",
+        "the activation is twice continuously differentiable and grows slower than exp(t^2/(4q))",
+    ),
     Assumption("uniform-w", r"$w \sim \mathcal{U}(-b, b)$", "weights are uniform on [-b, b]"),
     Assumption("zero-init", r"all weights and biases are $0$", "every weight and bias starts at zero"),
     Assumption(

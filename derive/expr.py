@@ -117,3 +117,53 @@ def random_atoms(expr) -> list:
             continue
         stack.extend(node.args)
     return sorted(found, key=sp.default_sort_key)
+
+
+class _Phi(sp.Function):
+    """An activation left abstract (phi, phi', phi''): a derivation about *any* activation, checked by models
+    that make it concrete. Printed as \\phi'(u), never as SymPy's \\phi'^{2}(u), which LaTeX refuses."""
+
+    nargs = 1
+    _tex = r"\phi"
+
+    def _latex(self, printer, exp=None):
+        body = r"%s\!\left(%s\right)" % (self._tex, printer._print(self.args[0]))
+        return body if exp is None else r"%s^{%s}" % (body, exp)
+
+
+class phi(_Phi):
+    """The activation, abstract."""
+
+    def fdiff(self, argindex=1):
+        return dphi(self.args[0])
+
+
+class dphi(_Phi):
+    """Its derivative phi'."""
+
+    _tex = r"\phi'"
+
+    def fdiff(self, argindex=1):
+        return ddphi(self.args[0])
+
+
+class ddphi(_Phi):
+    """Its second derivative phi''."""
+
+    _tex = r"\phi''"
+
+
+#: phi, phi', phi'' by order of derivative.
+PHI_DERIVATIVES = (phi, dphi, ddphi)
+
+# A centred Gaussian pair (two inputs' pre-activations in one unit of a wide layer): second moments q each,
+# correlation c; written with standard normals t_1, t_2 as u_1 = sqrt(q) t_1, u_2 = sqrt(q)(c t_1 + sqrt(1-c^2) t_2).
+u1, u2 = sp.symbols("u_1 u_2", real=True)
+q_pair = sp.Symbol("q", positive=True)
+c_pair = sp.Symbol("c", real=True)
+t1, t2 = sp.symbols("t_1 t_2", real=True)
+
+
+def std_normal_density(var):
+    """The standard normal density at ``var``."""
+    return sp.exp(-(var**2) / 2) / sp.sqrt(2 * sp.pi)

@@ -37,14 +37,21 @@ from .expr import (
     Yl,
     b_u,
     base_of,
+    c_pair,
     c_phi,
     ell,
     f_z,
     g,
     n_in,
+    q_pair,
     random_atoms,
     sigma,
+    std_normal_density,
     t,
+    t1,
+    t2,
+    u1,
+    u2,
     u_w,
     v_w,
     w,
@@ -211,6 +218,53 @@ def _uniform(expr, ctx):
         return isinstance(e, E) and random_atoms(e.args[0]) == [u_w]
 
     return _replace(expr, is_u_moment, lambda e: sp.Integral(e.args[0].subs(u_w, t) / (2 * b_u), (t, -b_u, b_u)))
+
+
+def _pair_integral(arg):
+    """E[arg] for arg a function of the Gaussian pair (u_1, u_2), as integrals over standard normals:
+    u_1 = sqrt(q) t_1 and u_2 = sqrt(q) (c t_1 + sqrt(1 - c^2) t_2); each u alone is sqrt(q) t_1."""
+    root = sp.sqrt(q_pair)
+    has1, has2 = arg.has(u1), arg.has(u2)
+    line = (t1, -sp.oo, sp.oo)
+    if has1 and has2:
+        body = arg.xreplace({u1: root * t1, u2: root * (c_pair * t1 + sp.sqrt(1 - c_pair**2) * t2)})
+        inner = sp.Integral(body * std_normal_density(t1) * std_normal_density(t2), (t2, -sp.oo, sp.oo))
+        return sp.Integral(inner, line)
+    if has1 or has2:
+        body = arg.xreplace({u1: root * t1, u2: root * t1})
+        return sp.Integral(body * std_normal_density(t1), line)
+    return E(arg)
+
+
+def _drop_free_normal(integral):
+    """An integral over t_2 of (something free of t_2) times the density of t_2: the density integrates to 1."""
+    limits = list(integral.limits)
+    for index, (var, low, high) in enumerate(limits):
+        if var != t2 or (low, high) != (-sp.oo, sp.oo):
+            continue
+        rest = sp.simplify(integral.function / std_normal_density(t2))
+        if rest.has(t2):
+            return integral
+        del limits[index]
+        return sp.Integral(rest, *limits) if limits else rest
+    return integral
+
+
+def _standard_normals(expr, ctx):
+    expr = _replace(expr, lambda e: isinstance(e, E) and (e.has(u1) or e.has(u2)), lambda e: _pair_integral(e.args[0]))
+    return _replace(expr, lambda e: isinstance(e, sp.Integral) and e.has(t2), _drop_free_normal)
+
+
+def _leibniz(expr, ctx):
+    """Differentiate under the integral sign (derivatives of phi become phi', phi''). Only integrals: E[...]
+    hides how the pair's law depends on q and c, so a derivative of an E is refused, not taken as 0."""
+
+    def differentiate(d):
+        if d.expr.has(E):
+            raise ValueError("write the expectation as an integral before differentiating it (E hides q and c)")
+        return d.doit(deep=False)  # not deep: SymPy would try (for minutes) to integrate what it differentiated
+
+    return _replace(expr, lambda e: isinstance(e, sp.Derivative), differentiate)
 
 
 def _integrate(expr, ctx):
@@ -575,6 +629,19 @@ RULES: dict[str, Rule] = {
             verify=_verify_numerically,
         ),
         _rule("solve-edge", "solve for the edge of chaos", verify=_verify_solve_edge),
+        _rule(
+            "standard-normals",
+            "the Gaussian pair in standard normals",
+            {"gaussian-pair"},
+            rewrite=_standard_normals,
+        ),
+        _rule("leibniz", "differentiation under the integral sign", {"smooth-phi"}, rewrite=_leibniz),
+        _rule(
+            "stein",
+            "Gaussian integration by parts (checked numerically)",
+            {"smooth-phi"},
+            verify=_verify_numerically,
+        ),
         _rule("monotone-convergence", "monotone convergence", verify=_verify_monotone),
         _rule("uniform", "uniform density", {"uniform-w"}, rewrite=_uniform),
         _rule("solve-bound", "solve for the bound", {"uniform-w"}, verify=_verify_solve_bound),

@@ -46,15 +46,21 @@ from derive.expr import (
     a,
     b_u,
     c_phi,
+    dphi,
     ell,
     g,
     i,
     n,
     n_in,
     n_out,
+    phi,
     relu,
     sigma,
+    std_normal_density,
     t,
+    t1,
+    u1,
+    u2,
     v_w,
     w,
     x,
@@ -633,6 +639,64 @@ MUTATIONS = (
                 / (1 + mf_catalog.q)
             },
         ),
+    ),
+    # ---- signal-propagation (any smooth activation) ----
+    _rule(
+        "signal:the length map's slope forgets E[phi phi'']",
+        "signal-propagation",
+        r"chain 'length-slope', step 2 \(stein\): the lines differ numerically under phi = tanh",
+        lambda mp: with_steps(
+            "signal-propagation",
+            "length-slope",
+            {
+                2: {
+                    "expr": mf_catalog.sigma_w2
+                    * sp.Integral(dphi(sp.sqrt(mf_catalog.q) * t1) ** 2 * std_normal_density(t1), (t1, -sp.oo, sp.oo))
+                },
+                3: {"expr": mf_catalog.sigma_w2 * E(dphi(u1) ** 2)},
+            },
+        ),
+    ),
+    _rule(
+        "signal:d/dq phi(sqrt(q) t) loses the 1/2 of d sqrt(q)/dq",
+        "signal-propagation",
+        r"chain 'length-slope', step 1 \(leibniz\): the line does not follow",
+        lambda mp: with_steps(
+            "signal-propagation",
+            "length-slope",
+            {1: {"expr": derive.get("signal-propagation").chain("length-slope").steps[0].expr / 2}},
+        ),
+    ),
+    _rule(
+        "signal:the correlation map's slope keeps a 1/q (slope in the covariance for slope in c)",
+        "signal-propagation",
+        r"chain 'main', step 1 \(price\): the lines differ numerically",
+        lambda mp: with_steps(
+            "signal-propagation", "", {1: {"expr": mf_catalog.sigma_w2 * E(dphi(u1) * dphi(u2)) / mf_catalog.q}}
+        ),
+    ),
+    _rule(
+        "signal:chi_1 as sigma_w^2 E[phi^2] (the length map's factor for the slope)",
+        "signal-propagation",
+        r"chain 'chi1', step 1 \(standard-normals\): the line does not follow",
+        lambda mp: with_steps("signal-propagation", "chi1", {1: {"expr": mf_catalog.sigma_w2 * E(phi(u1) ** 2)}}),
+    ),
+    _rule(
+        "signal:differentiating E[phi(u)^2] in q as if E did not depend on q",
+        "signal-propagation",
+        r"chain 'length-slope', step 1 \(leibniz\): could not be checked .*write the expectation as an integral",
+        lambda mp: with_chain(
+            "signal-propagation",
+            "length-slope",
+            lhs=sp.Derivative(mf_catalog.sigma_w2 * E(phi(u1) ** 2) + mf_catalog.sigma_b2, mf_catalog.q),
+            steps=(Step(sp.S.Zero, "leibniz", ("smooth-phi",)),),
+        ),
+    ),
+    _rule(
+        "signal:Stein's lemma without smoothness",
+        "signal-propagation",
+        r"chain 'length-slope', step 2 \(stein\): the rule needs \{smooth-phi\}",
+        lambda mp: with_steps("signal-propagation", "length-slope", {2: {"cites": ()}}),
     ),
     # ---- conv-fan ----
     _rule("conv:forgets k_w", "conv-fan", r"chain 'main', step 2 \(identical\)", _conv_fan("", c_in / groups * k_h)),

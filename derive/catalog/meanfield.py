@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..core import Chain, Derivation, Step
-from ..expr import E, f_z, relu, sigma, t, z
+from ..expr import E, c_pair, ddphi, dphi, f_z, phi, q_pair, relu, sigma, std_normal_density, t, t1, t2, u1, u2, z
 from ..semantics import STANDARD_FAMILIES, Quadrature
 
 #: The weight and bias variances of a mean-field layer: W_ij ~ N(0, sigma_w^2/n), b_i ~ N(0, sigma_b^2).
@@ -214,9 +214,7 @@ def finite_width_fluctuations(refs: dict) -> Derivation:
 
 # -- the correlation map in closed form: arc-cosine (ReLU) and arcsine (erf) kernels ------------------------
 
-u1, u2 = sp.symbols("u_1 u_2", real=True)
-q = sp.Symbol("q", positive=True)
-c = sp.Symbol("c", real=True)
+q, c = q_pair, c_pair
 angle, xi = sp.Symbol(r"\varphi", real=True), sp.Symbol(r"\xi", real=True)
 theta = sp.acos(c)
 
@@ -374,5 +372,207 @@ def arcsine_kernel(refs: dict) -> Derivation:
             r"kernel is the integral over $\rho$ from $0$ to $qc$ of $(4/\pi)\,\mathbb{E}[e^{-u_1^2 - u_2^2}] = "
             r"(4/\pi)/\sqrt{\det(I + 2\Sigma)}$. That step is checked numerically (nested quadrature at four "
             r"$(q, c)$); the last integral is SymPy's.",
+        ),
+    )
+
+
+# -- any smooth activation: the length map, its slope, and the slope of the correlation map ----------------
+
+sigma_w2_pt, sigma_b2_pt = sigma_w2, sigma_b2
+
+
+class _SmoothPhi:
+    """A concrete smooth activation in place of the abstract phi (phi', phi'' its derivatives), at concrete
+    (sigma_w^2, sigma_b^2, q, c): expectations over the Gaussian pair are written with standard normals in the
+    *other* order from the rule's (u_2 = sqrt(q) s_1, u_1 = sqrt(q) (c s_1 + sqrt(1 - c^2) s_2)), derivatives in
+    q and c are taken by SymPy under the integral sign, and the integrals by float64 composite Gauss-Legendre
+    quadrature (:mod:`derive.pairquad`'s nodes; good to about 1e-13 for these entire integrands). Numerical, and
+    named so: lines agree to ``digits`` significant digits."""
+
+    numeric_pair = True
+    sizes_own = True
+
+    def __init__(self, name: str, expr, points, digits: int = 9):
+        s = sp.Symbol("s", real=True)
+        first = sp.diff(expr(s), s)
+        self.fns = {
+            phi: sp.Lambda(s, expr(s)),
+            dphi: sp.Lambda(s, first),
+            ddphi: sp.Lambda(s, sp.diff(first, s)),
+        }
+        self.points, self.digits = tuple(points), digits
+        self.name = f"phi = {name} at (sigma_w^2, sigma_b^2, q, c) in {[tuple(str(v) for v in p) for p in points]}"
+
+    def applies(self, assumptions) -> bool:
+        return set(assumptions) <= {"gaussian-pair", "smooth-phi"}
+
+    @staticmethod
+    def _pair(arg):
+        s1, s2 = sp.symbols("s_1 s_2", real=True)
+        root = sp.sqrt(q)
+        if arg.has(u1) and arg.has(u2):
+            body = arg.xreplace({u2: root * s1, u1: root * (c * s1 + sp.sqrt(1 - c**2) * s2)})
+            inner = sp.Integral(body * std_normal_density(s1) * std_normal_density(s2), (s2, -sp.oo, sp.oo))
+            return sp.Integral(inner, (s1, -sp.oo, sp.oo))
+        body = arg.xreplace({u1: root * s1, u2: root * s1})
+        return sp.Integral(body * std_normal_density(s1), (s1, -sp.oo, sp.oo))
+
+    @staticmethod
+    def _numeric(e):
+        """The value of ``e`` (numbers, and integrals over the real line, nested at most twice)."""
+        import numpy as np
+
+        from ..pairquad import _nodes
+
+        nodes, weights = _nodes(())
+
+        def integral(node):
+            """A single integral, or a double one (SymPy writes nested integrals as one, innermost limit
+            first): the inner one on a grid of the outer variable's nodes."""
+            limits, body = node.limits, node.function
+            if any((low, high) != (-sp.oo, sp.oo) for _, low, high in limits):
+                raise ValueError("only integrals over the real line")
+            if body.has(sp.Integral):
+                raise ValueError("write nested integrals as one Integral with two limits")
+            if len(limits) == 1:
+                fn = sp.lambdify(limits[0][0], body, modules=["scipy", "numpy"])
+                return float(np.sum(weights * np.broadcast_to(fn(nodes), nodes.shape)))
+            if len(limits) != 2:
+                raise ValueError("integrals nested more than twice")
+            (inner, _, _), (outer, _, _) = limits
+            fn = sp.lambdify((outer, inner), body, modules=["scipy", "numpy"])
+            table = np.broadcast_to(fn(nodes[:, None], nodes[None, :]), (len(nodes), len(nodes)))
+            return float(weights @ table @ weights)
+
+        def walk(node):
+            if isinstance(node, sp.Integral):
+                return sp.Float(integral(node), 17)
+            if not node.args:
+                return node
+            return node.func(*(walk(a) for a in node.args))
+
+        return sp.N(walk(e), 17)
+
+    def evaluate(self, expr, assumptions):
+        e = sp.S(expr)
+        for fn, concrete in self.fns.items():
+            e = e.replace(fn, concrete)
+        e = e.replace(lambda x: isinstance(x, E), lambda x: self._pair(x.args[0]))
+        e = e.replace(lambda x: isinstance(x, sp.Derivative), lambda x: x.doit(deep=False))
+        return sp.Matrix(
+            [self._numeric(e.xreplace({sigma_w2: w2, sigma_b2: b2, q: qv, c: cv})) for w2, b2, qv, cv in self.points]
+        )
+
+    def same(self, left, right) -> bool:
+        tol = sp.Float(10) ** (-self.digits)
+        return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
+
+
+_POINTS_A = ((sp.Rational(3, 2), sp.Rational(1, 20), sp.Rational(7, 10), sp.Rational(2, 5)),)
+_POINTS_B = ((sp.Rational(5, 2), sp.Rational(3, 10), sp.Rational(19, 10), sp.Rational(-3, 5)),)
+
+
+def signal_propagation(refs: dict) -> Derivation:
+    """The mean-field maps of any smooth activation (Poole et al. 2016, Schoenholz et al. 2017): the length map in
+    standard normals, its slope chi_1 + sigma_w^2 E[phi phi''] (the stability of q*, and xi_q), and the slope of
+    the correlation map, sigma_w^2 E[phi'(u_1) phi'(u_2)] (Price's theorem), which is chi_1 at c = 1."""
+    gamma1, gamma2 = std_normal_density(t1), std_normal_density(t2)
+    line = (t1, -sp.oo, sp.oo)
+    root = sp.sqrt(q)
+    length = sigma_w2 * sp.Integral(phi(root * t1) ** 2 * gamma1, line) + sigma_b2
+    smooth = ("gaussian-pair", "smooth-phi")
+    at_one = sigma_w2 * sp.Integral(sp.Integral(dphi(root * t1) ** 2 * gamma1 * gamma2, (t2, -sp.oo, sp.oo)), line)
+    return Derivation(
+        id="signal-propagation",
+        title="Signal propagation through any activation",
+        summary="For weights N(0, sigma_w^2/n), biases N(0, sigma_b^2) and a twice differentiable phi: the length "
+        "map q -> sigma_w^2 E[phi(sqrt(q) Z)^2] + sigma_b^2 has slope chi_1 + sigma_w^2 E[phi(u) phi''(u)], and the "
+        "correlation map has slope sigma_w^2 E[phi'(u_1) phi'(u_2)], which is chi_1 = sigma_w^2 E[phi'(u)^2] at c = 1.",
+        chains=(
+            Chain(
+                key="length",
+                title=r"The length map: $q^l = \sigma_w^2\,\mathbb{E}[\phi(u_1)^2] + \sigma_b^2$, "
+                r"$u_1 \sim \mathcal{N}(0, q)$, $q = q^{l-1}$",
+                lhs=sigma_w2 * E(phi(u1) ** 2) + sigma_b2,
+                assumptions=("gaussian-pair",),
+                steps=(Step(length, "standard-normals", ("gaussian-pair",)),),
+            ),
+            Chain(
+                key="length-slope",
+                title=r"The slope of the length map, $\partial q^l/\partial q^{l-1}$: at $q^*$ it decides "
+                r"$q^*$'s stability and $\xi_q$",
+                lhs=sp.Derivative(length, q),
+                assumptions=smooth,
+                steps=(
+                    Step(
+                        sigma_w2 * sp.Integral(t1 * phi(root * t1) * dphi(root * t1) * gamma1 / root, line),
+                        "leibniz",
+                        ("smooth-phi",),
+                    ),
+                    Step(
+                        sigma_w2
+                        * sp.Integral((dphi(root * t1) ** 2 + phi(root * t1) * ddphi(root * t1)) * gamma1, line),
+                        "stein",
+                        ("smooth-phi",),
+                    ),
+                    Step(
+                        sigma_w2 * E(dphi(u1) ** 2) + sigma_w2 * E(phi(u1) * ddphi(u1)),
+                        "standard-normals",
+                        ("gaussian-pair",),
+                    ),
+                ),
+            ),
+            Chain(
+                title=r"The slope of the correlation map $c^l = (\sigma_w^2\,\mathbb{E}[\phi(u_1)\phi(u_2)] + "
+                r"\sigma_b^2)/q$, $c = c^{l-1}$, $q = q^*$",
+                lhs=sp.Derivative((sigma_w2 * E(phi(u1) * phi(u2)) + sigma_b2) / q, c),
+                assumptions=smooth,
+                steps=(Step(sigma_w2 * E(dphi(u1) * dphi(u2)), "price", smooth),),
+            ),
+            Chain(
+                key="chi1",
+                title=r"At $c = 1$ ($u_2 = u_1$): $\sigma_w^2\,\mathbb{E}[\phi'(u_1)\phi'(u_2)]$ in standard "
+                r"normals is $\chi_1$",
+                lhs=at_one,
+                assumptions=("gaussian-pair",),
+                steps=(Step(sigma_w2 * E(dphi(u1) ** 2), "standard-normals", ("gaussian-pair",)),),
+            ),
+        ),
+        refs=refs,
+        models=(
+            _SmoothPhi("tanh", sp.tanh, _POINTS_A + _POINTS_B),
+            _SmoothPhi("erf", sp.erf, _POINTS_B + _POINTS_A),
+            _SmoothPhi("sin", sp.sin, _POINTS_A + _POINTS_B),
+        ),
+        notes=(
+            r"A unit of layer $l$ computes $h_i^l = \sum_{j=1}^{n} W_{ij}\,\phi(h_j^{l-1}) + b_i$ with "
+            r"$W_{ij} \sim \mathcal{N}(0, \sigma_w^2/n)$ and $b_i \sim \mathcal{N}(0, \sigma_b^2)$. Given the layer "
+            r"below, $h_i^l$ is Gaussian with second moment $\sigma_w^2 \frac{1}{n}\sum_j \phi(h_j^{l-1})^2 + "
+            r"\sigma_b^2$ (\eqref{eq:forward-variance} with a bias); as $n \to \infty$ the average is "
+            r"$\mathbb{E}[\phi(u)^2]$, and two inputs' pre-activations form the Gaussian pair of the assumptions "
+            r"(Poole et al.\ 2016). Hence the length map above and the correlation map "
+            r"$c^l = (\sigma_w^2\,\mathbb{E}[\phi(u_1)\phi(u_2)] + \sigma_b^2)/q^*$ once $q$ has reached its fixed "
+            r"point $q^*$.",
+            r"Its fixed point $q^*$ is stable when the slope of the length map there, $\chi_{q^*} = \chi_1 + "
+            r"\sigma_w^2\,\mathbb{E}[\phi(u)\phi''(u)]$, is below $1$, and $q^l - q^*$ then decays like "
+            r"$\chi_{q^*}^{\,l} = e^{-l/\xi_q}$: $\xi_q = -1/\ln\chi_{q^*}$. Near a fixed point $c^*$ of the "
+            r"correlation map, $c^l - c^*$ decays like $\chi_{c^*}^{\,l}$ with $\chi_{c^*} = \sigma_w^2\,"
+            r"\mathbb{E}[\phi'(u_1)\phi'(u_2)]$ at $c = c^*$, so $\xi_c = -1/\ln\chi_{c^*}$ (Schoenholz et al.\ 2017's "
+            r"definitions). $c = 1$ is always a fixed point (then $u_2 = u_1$ and the map gives $q^*/q^* = 1$); its "
+            r"slope there is $\chi_1$: it is stable (ordered phase) when $\chi_1 < 1$, and another fixed point "
+            r"$c^* < 1$ takes over (chaotic phase) when $\chi_1 > 1$. At the edge of chaos, $\chi_1 = 1$, "
+            r"$\xi_c = -1/\ln 1 = \infty$: correlations survive arbitrarily many layers.",
+            r"$\chi_1$ is also the factor by which gradients grow per layer: by \eqref{eq:backward-variance} with "
+            r"$\operatorname{Var}(w) = \sigma_w^2/n$ and equal widths, $\mathbb{E}[(\partial\ell/\partial h_j^l)^2] = "
+            r"\mathbb{E}[\phi'(h_j^l)^2]\,n\,(\sigma_w^2/n)\,\mathbb{E}[(\partial\ell/\partial h^{l+1})^2] = "
+            r"\chi_1\,\mathbb{E}[(\partial\ell/\partial h^{l+1})^2]$, under the approximation that backpropagated "
+            r"gradients are independent of the weights (\texttt{indep-grad}); the Monte Carlo check measures it from "
+            r"gradient norms.",
+            r"The Leibniz and standard-normal steps are exact rewrites; Stein's lemma "
+            r"$\int t\,g(t)\,\gamma(t)\,dt = \int g'(t)\,\gamma(t)\,dt$ and Price's theorem "
+            r"$\partial\,\mathbb{E}[f(u_1)g(u_2)]/\partial(qc) = \mathbb{E}[f'(u_1)g'(u_2)]$ are checked numerically with "
+            r"$\phi = \tanh$, $\operatorname{erf}$ and $\sin$ at two $(\sigma_w^2, \sigma_b^2, q, c)$, the pair written "
+            r"with standard normals in the other order. \texttt{initvar meanfield} evaluates every quantity here for "
+            r"any activation the project knows.",
         ),
     )
