@@ -191,3 +191,27 @@ def test_shown_digits_do_not_change_the_phase(capsys):
 
     main(["meanfield", "--activation", "tanh", "--sigma-w2", "1.5", "--digits", "1"])
     assert "phase  chaotic" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "fn", "sw2", "sb2"),
+    [("tanh", sp.tanh, 1.76, 0.05), ("erf", sp.erf, 2.0, 0.1), ("tanh", sp.tanh, 3.0, 0.2)],
+)
+def test_the_numerics_agree_with_the_signal_propagation_derivation(name, fn, sw2, sb2):
+    """The slopes analyse() reports come from other formulas than the derivation's: the length map's slope from
+    the density's derivative, E[phi^2 (Z^2 - 1)]/(2q), against chi_1 + sigma_w^2 E[phi phi''] (Leibniz and Stein);
+    chi_c from the float pair quadrature against the Price chain's right-hand side, evaluated by the
+    derivation's own model (the pair in the other Cholesky order). A wrong slope formula on either side fails."""
+    from derive.catalog.meanfield import _SmoothPhi
+
+    point = mf.analyse(name, sw2, sb2, digits=12)
+    d = derive.get("signal-propagation")
+    at = (sp.Float(sw2, 17), sp.Float(sb2, 17), sp.Float(float(point.q_star), 17), sp.Float(point.c_star, 17))
+    model = _SmoothPhi(name, fn, (at,))
+    slope = model.evaluate(d.chain("length-slope").result.rhs, frozenset())[0]
+    assert _close(slope, point.q_slope, 1e-10)
+    chi1 = model.evaluate(d.chain("chi1").result.rhs, frozenset())[0]
+    assert _close(chi1, point.chi1, 1e-10)
+    if point.c_star < 1:  # the correlation map's slope at c* < 1 (chaotic), from Price's theorem
+        chi_c = model.evaluate(d.result.rhs, frozenset())[0]
+        assert _close(chi_c, point.chi_c, 1e-9)
