@@ -1,14 +1,15 @@
-"""What montecarlo/ computes from derive/'s checked results (a float, or the NumPy function that
-``sympy.lambdify`` printed), optionally kept on disk so that a later run need not import SymPy,
+"""What montecarlo/ computes from derive/'s checked results (a float, or a formula as an expression tree,
+:mod:`montecarlo.formula`), optionally kept on disk so that a later run need not import SymPy,
 build the derivations and check them again.
 
 A kept value is only ever what derive/ computed, never a retyped constant: it was computed, in an
 earlier process, from derivations that were built and checked there, and it is kept under a key
 (:func:`source_key`) that hashes every source file of derive/ and montecarlo/ and the versions of
 Python, NumPy, SciPy, SymPy and mpmath; any edit to any of them is a miss, and a miss builds and
-checks the derivations as before. A NumPy function is kept as the source text SymPy's printer wrote
-for it and is revived only with the same NumPy objects bound to the same names, so it computes the
-same bytes.
+checks the derivations as before. A formula is kept as its expression tree (operators, parameter
+names, exact rationals) and revived by reading that data: nothing read from disk is executed, and the
+same interpreter evaluates a formula whether it was just built or read back, so both compute the same
+bytes.
 
 Nothing is kept unless a store is installed (:func:`use_store`): the library never touches the disk,
 and the command line installs one only for ``initvar verify`` run as a program (``--no-cache``:
@@ -19,12 +20,10 @@ the key hashes).
 
 from __future__ import annotations
 
-import builtins
 import functools
 import hashlib
 import inspect
 import sys
-import types
 from pathlib import Path
 
 #: The store values are kept in (``load(key)`` -> dict or None, ``store(key, dict)``), or None.
@@ -93,24 +92,10 @@ def _table() -> dict | None:
     return _TABLE
 
 
-def _global_names(code: types.CodeType) -> set:
-    """The global names ``code`` (and the code nested in it) loads."""
-    import dis
-
-    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
-
-
-_MODULES = {"numpy": "numpy", "builtins": "builtins"}
-
-
 def _freeze(value):
-    """A JSON form of ``value`` (a float, a string, a lambdified NumPy function, or a tuple of them),
-    or None when it has none that revives to the same thing."""
-    import numpy as np
+    """A JSON form of ``value`` (a float, a string, a :class:`~montecarlo.formula.Formula`, or a tuple of
+    them), or None when it has none (a function SymPy's lambdify compiled is not kept)."""
+    from .formula import Formula
 
     if isinstance(value, bool):
         return None
@@ -121,35 +106,17 @@ def _freeze(value):
     if isinstance(value, tuple):
         items = [_freeze(v) for v in value]
         return None if any(i is None for i in items) else {"tuple": items}
-    if not isinstance(value, types.FunctionType) or value.__closure__ or value.__defaults__:
-        return None
-    try:
-        source = inspect.getsource(value)
-    except (OSError, TypeError):
-        return None
-    names = sorted(_global_names(value.__code__))
-    kept = []
-    for name in names:
-        bound = value.__globals__.get(name, getattr(builtins, name, None))
-        if bound is None:
-            return None  # a name nothing binds: it would fail when called
-        if bound is getattr(builtins, name, None) and name not in value.__globals__:
-            continue
-        if name in _MODULES:
-            if bound is not sys.modules[_MODULES[name]]:
-                return None
-        elif getattr(np, name, None) is not bound:
-            return None  # a name that is not NumPy's (a SymPy fallback, say): not kept
-        kept.append(name)
-    frozen = {"numpy": source, "name": value.__name__, "globals": kept}
-    return frozen if _revive(frozen) is not None else None
+    if isinstance(value, Formula):
+        return {"formula": value.to_json()}
+    return None
 
 
 def _revive(entry):
-    """The value ``entry`` (from :func:`_freeze`) stands for, or None when it is malformed."""
-    import numpy as np
+    """The value ``entry`` (from :func:`_freeze`) stands for, or None when it is malformed. Reads data only:
+    a formula is a checked expression tree, never code."""
+    from .formula import Formula, FormulaError
 
-    if not isinstance(entry, dict) or len(entry) not in (1, 3):
+    if not isinstance(entry, dict) or len(entry) != 1:
         return None
     if "float" in entry:
         try:
@@ -162,23 +129,12 @@ def _revive(entry):
         items = entry["tuple"] if isinstance(entry["tuple"], list) else None
         values = None if items is None else [_revive(i) for i in items]
         return None if values is None or any(v is None for v in values) else tuple(values)
-    source, name, names = entry.get("numpy"), entry.get("name"), entry.get("globals")
-    if not (isinstance(source, str) and isinstance(name, str) and isinstance(names, list)):
-        return None
-    namespace = {}
-    for global_name in names:
-        if global_name in _MODULES:
-            namespace[global_name] = np if global_name == "numpy" else builtins
-        elif isinstance(global_name, str) and hasattr(np, global_name):
-            namespace[global_name] = getattr(np, global_name)
-        else:
+    if "formula" in entry:
+        try:
+            return Formula.from_json(entry["formula"])
+        except (FormulaError, RecursionError):
             return None
-    try:
-        exec(compile(source, f"<derived {name}>", "exec"), namespace)  # noqa: S102 - SymPy's own printout
-    except Exception:
-        return None
-    function = namespace.get(name)
-    return function if isinstance(function, types.FunctionType) else None
+    return None
 
 
 def derived(fn):

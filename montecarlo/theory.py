@@ -1,4 +1,4 @@
-"""Numbers from derive/'s results, via ``sympy.lambdify``: the only place montecarlo/ gets a formula.
+"""Numbers from derive/'s results, as formulas (:mod:`montecarlo.formula`): the only place montecarlo/ gets one.
 
 Nothing here is typed by hand: each function reads a derivation's SymPy result (or the
 activation registry) and turns it into a NumPy-callable.
@@ -49,9 +49,16 @@ def _get(ident: str):
 
 
 def _lambdify(args, expr):
+    """``expr`` as a function of ``args``: a :class:`~montecarlo.formula.Formula` (plain data, which the user
+    cache can keep), or SymPy's lambdify where the expression holds what a Formula cannot (then not kept)."""
     import sympy as sp
 
-    return sp.lambdify(args, expr, "numpy")
+    from .formula import Formula, FormulaError
+
+    try:
+        return Formula.from_sympy(args, expr)
+    except FormulaError:
+        return sp.lambdify(args, expr, "numpy")
 
 
 @derived

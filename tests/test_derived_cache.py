@@ -1,5 +1,6 @@
 """What verify computes from the checked derivations, kept on disk (montecarlo/derived.py): a kept
-function computes the same bytes as the one SymPy printed; the key changes with every source file,
+formula computes the same bytes as the one built from the derivation, and agrees with SymPy's lambdify;
+nothing read back is executed; the key changes with every source file,
 and a changed key (or --no-cache) rebuilds from derive/; the store is unused while a run-time
 activation is registered; a warm one-check verify imports neither SymPy nor the derivations and
 writes the same bytes as a cold one."""
@@ -19,7 +20,12 @@ from montecarlo import derived, theory
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY = "montecarlo.theory.forward_variance('',)"
 #: n Var(w) Var(x) with a factor 3 the derivation does not have: what a stale or corrupt cache would say.
-POISON = {"numpy": "def f(n, vw, vx, mx):\n    return 3*n*vw*vx\n", "name": "f", "globals": []}
+POISON = {
+    "formula": {
+        "params": ["n", "vw", "vx", "mx"],
+        "tree": ["mul", ["num", "3", "1"], ["arg", 0], ["arg", 1], ["arg", 2]],
+    }
+}
 
 
 class MemoryStore:
@@ -73,7 +79,7 @@ def test_kept_function_computes_the_same_bytes(name, args, store_off):
     revived = derived._revive(json.loads(json.dumps(frozen)))
     pairs = list(zip(live, revived, strict=True)) if isinstance(live, tuple) else [(live, revived)]
     for fn, kept in pairs:
-        arity = fn.__code__.co_argcount
+        arity = len(fn.names)
         for point in _points():
             point = point[:arity]
             if name == "deep_law":  # the depth is a whole number
@@ -81,20 +87,66 @@ def test_kept_function_computes_the_same_bytes(name, args, store_off):
             assert np.float64(kept(*point)).tobytes() == np.float64(fn(*point)).tobytes()
 
 
+@pytest.mark.parametrize(
+    "name,args", [("forward_variance", ("",)), ("relu_moment", ("gaussian-variance",)), ("deep_law", ())]
+)
+def test_a_formula_computes_what_sympys_lambdify_computes(name, args, store_off):
+    """The tree interpreter against SymPy's own printer, on the expression the formula was built from."""
+    import sympy as sp
+
+    from montecarlo.formula import Formula
+
+    built = {}
+    real = Formula.from_sympy
+
+    def spy(cls_args, expr):
+        formula = real(cls_args, expr)
+        built["lambdified"] = sp.lambdify(cls_args, expr, "numpy")
+        return formula
+
+    getattr(theory, name).cache_clear()
+    try:
+        Formula.from_sympy = staticmethod(spy)
+        fn = getattr(theory, name)(*args)
+    finally:
+        Formula.from_sympy = real
+        getattr(theory, name).cache_clear()
+    for point in _points():
+        point = point[: len(fn.names)]
+        if name == "deep_law":
+            point = (*point[:-1], 7)
+        assert fn(*point) == pytest.approx(built["lambdified"](*point), rel=1e-14)
+
+
 def test_floats_and_tuples_round_trip_exactly():
     value = (0.1 + 0.2, "PyTorch's calculate_gain", (1 / 3, 2.0**-1074))
     assert derived._revive(json.loads(json.dumps(derived._freeze(value)))) == value
 
 
-def test_a_function_that_is_not_numpys_own_is_not_kept():
+def test_what_a_tree_cannot_hold_is_not_kept_and_nothing_read_back_is_executed(tmp_path):
     import sympy as sp
 
+    from montecarlo.formula import Formula, FormulaError
+
     t = sp.Symbol("t")
-    fn = sp.lambdify(t, sp.Function("mystery")(t), "numpy")  # a name NumPy does not bind
-    assert derived._freeze(fn) is None
-    assert (
-        derived._revive({"numpy": "def f():\n    return 1\n", "name": "f", "globals": ["no_such_numpy_name"]}) is None
-    )
+    with pytest.raises(FormulaError):
+        Formula.from_sympy((t,), sp.Function("mystery")(t))
+    assert derived._freeze(sp.lambdify(t, sp.erf(t), "numpy")) is None  # compiled code: never kept
+    marker = tmp_path / "ran"
+    code = f"open({str(marker)!r}, 'w').write('x')"
+    for entry in (
+        {"numpy": f"def f():\n    {code}\n    return 1\n", "name": "f", "globals": []},  # the old form
+        {"formula": {"params": ["x"], "tree": ["__import__", ["arg", 0]]}},
+        {"formula": {"params": ["x"], "tree": ["arg", 3]}},
+        {"formula": {"params": ["x"], "tree": ["num", "1", "0"]}},
+        {"formula": {"params": ["x"], "tree": ["float", code]}},
+        {"formula": {"params": ["x"], "tree": ["add", ["arg", 0]]}},
+    ):
+        value = derived._revive(entry)
+        if value is not None:
+            value(1.0)
+        assert value is None
+    assert not marker.exists()
 
 
 def _copy_sources(tmp_path):
