@@ -164,9 +164,27 @@ class LocalPool:
                 take(fn(task))
 
 
-def _run_batch(fn, tasks):
-    """On a Dask worker: ``fn`` on each task of a batch, with the batch's run time."""
-    global _BLAS_SET
+class WorkerMismatch(RuntimeError):
+    """A worker whose sources or libraries differ from the client's (its fingerprint, see :func:`connect`)."""
+
+
+def _run_batch(fn, tasks, expected=None):
+    """On a Dask worker: ``fn`` on each task of a batch, with the batch's run time. ``expected``:
+    ``(fingerprint function, the client's value)``, checked once per worker process, so that a worker that
+    joined after the run started (and was not asked at connect time) cannot compute a batch with other
+    sources or library versions."""
+    global _BLAS_SET, _CHECKED
+    if expected is not None and _CHECKED != expected[1]:
+        fingerprint, mine = expected
+        if fingerprint() != mine:
+            try:
+                from distributed import get_worker
+
+                where = get_worker().address
+            except Exception:
+                where = "a worker"
+            raise WorkerMismatch(where)
+        _CHECKED = mine
     if not _BLAS_SET:
         _one_blas_thread()
         _BLAS_SET = True
@@ -176,6 +194,7 @@ def _run_batch(fn, tasks):
 
 
 _BLAS_SET = False
+_CHECKED = None  # the fingerprint this worker process was found to have
 
 
 class DaskExecutor:
@@ -188,10 +207,11 @@ class DaskExecutor:
 
     portable = True  # a worker shares nothing with this process: tasks carry what they need
 
-    def __init__(self, client, cluster=None, address: str = ""):
+    def __init__(self, client, cluster=None, address: str = "", expected=None):
         self.client = client
         self.cluster = cluster
         self.address = address
+        self.expected = expected  # (fingerprint function, this machine's value): every batch checks it
         self.seconds = {}  # measured run time of one task, by kind
 
     def __enter__(self):
@@ -230,7 +250,7 @@ class DaskExecutor:
         try:
             while True:
                 for batch in itertools.islice(batches, max(0, limit - len(pending))):
-                    future = self.client.submit(_run_batch, fn, batch, pure=False)
+                    future = self.client.submit(_run_batch, fn, batch, self.expected, pure=False)
                     pending[future] = (batch[0][0], len(batch))
                 if not pending:
                     break
@@ -250,6 +270,11 @@ class DaskExecutor:
 
         try:
             return future.result()
+        except WorkerMismatch as exc:
+            raise SchedulerError(
+                f"the Dask worker at {exc} runs other initvar sources or library versions than this machine "
+                "(results would not be byte-identical): install the same ones there"
+            ) from None
         except KilledWorker as exc:
             raise SchedulerError(f"the Dask cluster lost a task with every worker that ran it ({exc})") from None
         except (OSError, TimeoutError) as exc:
@@ -374,7 +399,7 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, fingerprint=None) ->
         raise SchedulerError(f"{value} did not answer as a Dask scheduler ({_reason(exc)})") from None
     finally:
         quiet.setLevel(level)
-    executor = DaskExecutor(client, None, value)
+    executor = DaskExecutor(client, None, value, None if fingerprint is None else (fingerprint, fingerprint()))
     try:
         try:
             client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
@@ -383,7 +408,7 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, fingerprint=None) ->
                 f"the Dask scheduler at {value} has no worker after {WORKER_TIMEOUT:g} s (start one: dask worker {value})"
             ) from None
         if fingerprint is not None:
-            mine = fingerprint()
+            mine = executor.expected[1]
             try:
                 theirs = client.run(fingerprint, on_error="ignore")  # a worker dying now is not an answer
             except Exception as exc:

@@ -234,3 +234,35 @@ def test_precision_runs_on_a_local_cluster_with_the_local_pools_bytes(env, tmp_p
         assert done.returncode == 0, done.stderr[-2000:]
         outs[name] = _outputs(out)
     assert outs["local"] == outs["dask"]
+
+
+#: A worker that joins after connect's fingerprint check: every batch carries the client's fingerprint, so a
+#: worker whose sources differ refuses it. Simulated by a client that claims another fingerprint.
+LATE_JOINER = """
+import logging
+if __name__ == "__main__":
+    import operator
+    import distributed
+    from montecarlo.executor import DaskExecutor, SchedulerError
+    from montecarlo.verify import index_key
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    got = []
+    for claimed in (index_key(), "sources-of-another-machine"):
+        executor = DaskExecutor(client, None, cluster.scheduler_address, (index_key, claimed))
+        try:
+            executor.run(operator.itemgetter(1), iter([("kind", -3)]), 1, got.append)
+            print("ran", got)
+        except SchedulerError as exc:
+            print("refused:", exc)
+    client.close(); cluster.close()
+"""
+
+
+def test_a_worker_with_other_sources_refuses_every_batch_not_only_at_connect(env):
+    _require_dask()
+    done = subprocess.run([sys.executable, "-c", LATE_JOINER], env=env, capture_output=True, text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "ran [-3]", done.stdout + done.stderr
+    assert lines[1].startswith("refused: the Dask worker at tcp://") and "other initvar sources" in lines[1], lines
