@@ -172,6 +172,7 @@ def fixed_point_float(act, sigma_w2, sigma_b2, values=None, q0: float = 1.0) -> 
         )
     zero = _zero_is_fixed(num, sb2)
     q = float(q0)
+    falling = True  # every plain step so far made q smaller
     fallback = None  # (q, F(q)) of the last plain step, to return to when a Newton step makes things worse
     pause = 0  # plain steps to take before trying Newton again
     for _ in range(_MAX_ITER):
@@ -185,6 +186,7 @@ def fixed_point_float(act, sigma_w2, sigma_b2, values=None, q0: float = 1.0) -> 
             raise Diverges("no fixed point: q grows without bound under the length map")
         if abs(new - q) <= 1e-15 * q or new == q:
             return new
+        falling = falling and new < q
         if zero and new < q and new < 1e-10:
             return 0.0  # falling towards the fixed point q = 0 (algebraically where the slope there is 1)
         if fallback is not None and abs(new - q) >= abs(fallback[1] - fallback[0]):
@@ -203,7 +205,20 @@ def fixed_point_float(act, sigma_w2, sigma_b2, values=None, q0: float = 1.0) -> 
             fallback, q = None, new
     if q > q0:
         raise Diverges(f"no fixed point: q still grows after {_MAX_ITER} layers (q = {q:.6g})")
+    if zero and falling and _falls_to_zero(num, sw2, q) and sw2 * float(_dphi0_squared(activation(act), values)) == 1:
+        # the slope at q = 0 is exactly 1 (hardtanh at sigma_w^2 = 1, no bias): q falls to 0, but only as fast
+        # as the map's deficit there (for hardtanh exp(-1/(2q)): q^l ~ 1/(2 ln l)), never within _MAX_ITER layers
+        return 0.0
     raise MeanFieldError("the length map did not settle (no fixed point reached)")
+
+
+def _falls_to_zero(num: _Numeric, sw2: float, q: float) -> bool:
+    """The length map (no bias) is below the identity at q and nowhere above it (beyond rounding) on a log grid
+    of (1e-12, q] (where its deficit falls below float64's resolution it equals q): no fixed point there that
+    float64 can tell from 0."""
+    grid = [q * 10.0 ** (-k / 4) for k in range(int(4 * math.log10(q / 1e-12)) + 1)]
+    values = [sw2 * expect(lambda u: num.phi(u) ** 2, g, num.kinks) for g in grid]
+    return values[0] < grid[0] and all(v <= g * (1 + 1e-15) for v, g in zip(values, grid, strict=True))
 
 
 # -- mpmath refinement (one-dimensional quantities to many digits) ------------------------------------------

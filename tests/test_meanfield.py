@@ -215,3 +215,12 @@ def test_the_numerics_agree_with_the_signal_propagation_derivation(name, fn, sw2
     if point.c_star < 1:  # the correlation map's slope at c* < 1 (chaotic), from Price's theorem
         chi_c = model.evaluate(d.result.rhs, frozenset())[0]
         assert _close(chi_c, point.chi_c, 1e-9)
+
+
+def test_hardtanh_without_bias_is_critical_at_one_though_q_falls_only_logarithmically():
+    """hardtanh at sigma_w^2 = 1, sigma_b^2 = 0: the length map is q minus an exp(-1/(2q)) deficit, so q^l falls
+    to 0 like 1/(2 ln l) and no number of layers reaches it; the slope at 0 is exactly 1: critical."""
+    point = mf.analyse("hardtanh", 1, 0)
+    assert float(point.q_star) == 0 and point.chi1 == 1 and point.phase == "critical" and point.xi_c == math.inf
+    assert mf.analyse("hardtanh", 0.9, 0).phase == "ordered"
+    assert float(mf.analyse("hardtanh", 1.1, 0).q_star) > 0.2

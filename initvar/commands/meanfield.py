@@ -33,7 +33,8 @@ _PHASES = {
     "chaotic": "chi_1 > 1: nearby inputs decorrelate towards c* < 1 and gradients grow by chi_1 per layer",
     "critical": "chi_1 = 1, the edge of chaos: correlations and gradients neither vanish nor explode "
     "exponentially (xi_c is infinite)",
-    "exploding": "the length map has no fixed point: q grows without bound from layer to layer",
+    "exploding": "from q = 1 (inputs of unit second moment) q grows without bound from layer to layer: no "
+    "fixed point of the length map attracts it",
 }
 
 
