@@ -54,6 +54,8 @@ def _progress_bar(total_hint: str):
     import sys
 
     state = {"bar": None}
+    if not sys.stderr.isatty():  # silent: not even tqdm's import (a tenth of a one-check run)
+        return (lambda step, total: None), (lambda: None)
 
     def update(step, total):
         if state["bar"] is None:
