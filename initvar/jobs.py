@@ -101,6 +101,9 @@ def run_verify(args, out: Path | None):
         )
     finally:
         close()
+    precision = getattr(args, "precision", None)
+    if precision is not None:
+        note_short_of_precision(results, precision)
     meta = {
         "seed": args.seed,
         "level": args.level,
@@ -115,6 +118,33 @@ def run_verify(args, out: Path | None):
             batch.write_text(out / "results.csv", res.to_csv(results))
             batch.write_text(out / "results_table.tex", res.to_latex_table(results, args.level))
     return results, profiles, meta
+
+
+def short_of_precision(results, precision: float) -> list:
+    """[(id, half-width / |theory|)] of the checks whose 99.9% interval stayed wider than ``precision`` x |theory|
+    (each check stops at 100 times its default replications, see ``montecarlo.verify``)."""
+    short = []
+    for r in results:
+        if r.control or r.kind != "statistical" or r.theory == 0:
+            continue
+        reached = (r.ci_high - r.ci_low) / 2 / abs(r.theory)
+        if reached > precision * (1 + 1e-9):
+            short.append((r.id, reached))
+    return short
+
+
+def note_short_of_precision(results, precision: float, stream=None) -> None:
+    """One note on stderr naming the checks that stopped at their cap before the half-width asked for."""
+    import sys
+
+    short = short_of_precision(results, precision)
+    if short:
+        listed = ", ".join(f"{ident} ({reached:.3%})" for ident, reached in short)
+        print(
+            f"initvar: note: {len(short)} check(s) stopped at 100x their default replications before a half-width "
+            f"of {precision:.3%} of the theory: {listed}",
+            file=stream or sys.stderr,
+        )
 
 
 def print_summary(results, stream=None):

@@ -223,3 +223,27 @@ def test_student_t_functions_agree_with_scipy(df):
         assert student_t_sf(x, df) == pytest.approx(float(stdtr(df, -x)), rel=1e-12, abs=1e-300)
     with pytest.raises(ValueError):
         student_t_quantile(0.4, df)
+
+
+def test_a_precision_run_names_the_checks_that_stopped_short_of_it(capsys):
+    """--precision caps each check at 100x its default replications: those whose interval stayed wider than
+    asked are named on stderr with the half-width they reached; the others, controls and exact checks are not."""
+    from types import SimpleNamespace
+
+    from initvar.jobs import note_short_of_precision, short_of_precision
+
+    def row(ident, theory, low, high, control=False, kind="statistical"):
+        return SimpleNamespace(id=ident, theory=theory, ci_low=low, ci_high=high, control=control, kind=kind)
+
+    results = [
+        row("reached", 2.0, 1.999, 2.001),  # half-width 0.05%
+        row("short", 1.0, 0.99, 1.01),  # 1%
+        row("short#control", 0.5, 0.99, 1.01, control=True),
+        row("exact", 1.0, 1.0, 1.0, kind="exact"),
+    ]
+    assert [ident for ident, _ in short_of_precision(results, 0.001)] == ["short"]
+    note_short_of_precision(results, 0.001)
+    err = capsys.readouterr().err
+    assert err.startswith("initvar: note: 1 check(s) stopped") and "short (1.000%)" in err and "reached" not in err
+    note_short_of_precision(results, 0.02)
+    assert capsys.readouterr().err == ""
