@@ -67,6 +67,17 @@ class Point:
     depth: int
 
     @property
+    def network(self) -> dict:
+        """The keyword arguments that describe its network to :mod:`montecarlo.meanfield_sim`."""
+        return dict(
+            activation_name=self.activation,
+            sigma_w2=self.sigma_w2,
+            sigma_b2=self.sigma_b2,
+            width=self.width,
+            depth=self.depth,
+        )
+
+    @property
     def label(self) -> str:
         return rf"\mathrm{{{self.activation}}},\ \sigma_w^2={self.sigma_w2:g},\ \sigma_b^2={self.sigma_b2:g}"
 
@@ -113,60 +124,22 @@ def _with_summary(profile, first: int = 1):
 
 
 def _length_replicate(rng, *, point, batch, q1):
-    profile = ms.length_profile(
-        rng,
-        activation_name=point.activation,
-        sigma_w2=point.sigma_w2,
-        sigma_b2=point.sigma_b2,
-        width=point.width,
-        depth=point.depth,
-        batch=batch,
-        q1=q1,
-    )
+    profile = ms.length_profile(rng, **point.network, batch=batch, q1=q1)
     return _with_summary(profile)
 
 
 def _correlation_replicate(rng, *, point, pairs, q1, c1):
-    corr, _ = ms.correlation_profile(
-        rng,
-        activation_name=point.activation,
-        sigma_w2=point.sigma_w2,
-        sigma_b2=point.sigma_b2,
-        width=point.width,
-        depth=point.depth,
-        pairs=pairs,
-        q1=q1,
-        c1=c1,
-    )
+    corr, _ = ms.correlation_profile(rng, **point.network, pairs=pairs, q1=q1, c1=c1)
     return _with_summary(corr)
 
 
 def _gap_replicate(rng, *, point, pairs, q1, c1):
-    _, gaps = ms.correlation_profile(
-        rng,
-        activation_name=point.activation,
-        sigma_w2=point.sigma_w2,
-        sigma_b2=point.sigma_b2,
-        width=point.width,
-        depth=point.depth,
-        pairs=pairs,
-        q1=q1,
-        c1=c1,
-    )
+    _, gaps = ms.correlation_profile(rng, **point.network, pairs=pairs, q1=q1, c1=c1)
     return gaps
 
 
 def _chi1_replicate(rng, *, point, batch, q1):
-    ratios = ms.gradient_ratios(
-        rng,
-        activation_name=point.activation,
-        sigma_w2=point.sigma_w2,
-        sigma_b2=point.sigma_b2,
-        width=point.width,
-        depth=point.depth,
-        batch=batch,
-        q1=q1,
-    )
+    ratios = ms.gradient_ratios(rng, **point.network, batch=batch, q1=q1)
     return np.append(ratios, ratios.mean())
 
 
