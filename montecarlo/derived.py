@@ -59,30 +59,34 @@ def source_key(roots: tuple[Path, ...] | None = None) -> str:
 
 
 @functools.cache
+def installed_version(name: str) -> str | None:
+    """The installed version of the distribution ``name`` (None when it is not installed), read from the name
+    of its ``NAME-VERSION.dist-info`` directory on ``sys.path``, first match first, as ``importlib.metadata``
+    finds it; that module (which a one-check run would otherwise import and use to parse METADATA files, a
+    tenth of a second) only where no such directory names one version."""
+    for entry in sys.path:
+        try:
+            infos = sorted(Path(entry or ".").glob(f"{name}-*.dist-info"))
+        except OSError:
+            continue
+        if len(infos) == 1:
+            return infos[0].name[len(name) + 1 : -len(".dist-info")]
+        if infos:
+            break
+    import importlib.metadata as md
+
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
 def _library_versions() -> list:
-    """Python's version and the installed versions of the numerical libraries, read from the names of their
-    ``*.dist-info`` directories beside them (``importlib.metadata`` parses every METADATA file it meets, a
-    tenth of a second of a one-check run), falling back to ``importlib.metadata`` where that finds none."""
-    import importlib.util
-
-    versions = [sys.version]
-    for name in ("numpy", "scipy", "sympy", "mpmath"):
-        found = None
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.origin:
-            site = Path(spec.origin).parent.parent
-            infos = sorted(site.glob(f"{name}-*.dist-info"))
-            if len(infos) == 1:
-                found = infos[0].name[len(name) + 1 : -len(".dist-info")]
-        if found is None and spec is not None:
-            import importlib.metadata as md
-
-            try:
-                found = md.version(name)
-            except md.PackageNotFoundError:
-                found = None
-        versions.append(f"{name} {found or '-'}")
-    return versions
+    """Python's version and the installed versions of the numerical libraries."""
+    return [
+        sys.version,
+        *(f"{name} {installed_version(name) or '-'}" for name in ("numpy", "scipy", "sympy", "mpmath")),
+    ]
 
 
 _PACKAGES = ("derive", "montecarlo")

@@ -33,14 +33,11 @@ FIELDS = (
 
 
 def versions() -> dict:
-    import importlib.metadata as md
+    from .derived import installed_version
 
     out = {"python": platform.python_version()}
     for name in ("initvar", "numpy", "scipy", "sympy", "matplotlib"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = "not installed"
+        out[name] = installed_version(name) or "not installed"
     return out
 
 

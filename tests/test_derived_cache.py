@@ -256,3 +256,11 @@ def test_warm_verify_imports_no_sympy_and_writes_the_same_bytes(tmp_path):
     loaded, warm = _verify(env, tmp_path / "c")
     assert loaded == "[]", f"a warm one-check verify loaded {loaded}"
     assert in_process == cold == warm
+
+
+def test_installed_versions_read_from_dist_info_names_agree_with_importlib_metadata():
+    import importlib.metadata as md
+
+    for name in ("initvar", "numpy", "scipy", "sympy", "mpmath", "matplotlib"):
+        assert derived.installed_version(name) == md.version(name)
+    assert derived.installed_version("no-such-distribution-anywhere") is None
