@@ -153,9 +153,6 @@ class ddphi(_Phi):
     _tex = r"\phi''"
 
 
-#: phi, phi', phi'' by order of derivative.
-PHI_DERIVATIVES = (phi, dphi, ddphi)
-
 # A centred Gaussian pair (two inputs' pre-activations in one unit of a wide layer): second moments q each,
 # correlation c; written with standard normals t_1, t_2 as u_1 = sqrt(q) t_1, u_2 = sqrt(q)(c t_1 + sqrt(1-c^2) t_2).
 u1, u2 = sp.symbols("u_1 u_2", real=True)

@@ -53,7 +53,7 @@ def _t_tail(x, nu):
 @lru_cache(maxsize=4096)
 def student_t_quantile(p: float, df: int) -> float:
     """The p-quantile of Student's t with ``df`` degrees of freedom, 0.5 < p < 1 (what ``scipy.stats.t.ppf``
-    computes, agreeing to within an ulp): the root of the upper tail, by mpmath at 30 digits from a
+    computes, to 1e-14 relative or better): the root of the upper tail, by mpmath at 30 digits from a
     Cornish-Fisher start. mpmath imports in a tenth of the time ``scipy.special`` takes, which is most of a
     one-check run's start-up."""
     import mpmath

@@ -378,8 +378,6 @@ def arcsine_kernel(refs: dict) -> Derivation:
 
 # -- any smooth activation: the length map, its slope, and the slope of the correlation map ----------------
 
-sigma_w2_pt, sigma_b2_pt = sigma_w2, sigma_b2
-
 
 class _SmoothPhi:
     """A concrete smooth activation in place of the abstract phi (phi', phi'' its derivatives), at concrete
