@@ -384,8 +384,8 @@ class _SmoothPhi:
     (sigma_w^2, sigma_b^2, q, c): expectations over the Gaussian pair are written with standard normals in the
     *other* order from the rule's (u_2 = sqrt(q) s_1, u_1 = sqrt(q) (c s_1 + sqrt(1 - c^2) s_2)), derivatives in
     q and c are taken by SymPy under the integral sign, and the integrals by float64 composite Gauss-Legendre
-    quadrature (:mod:`derive.pairquad`'s nodes; good to about 1e-13 for these smooth, rapidly decaying integrands). Numerical, and
-    named so: lines agree to ``digits`` significant digits."""
+    quadrature (:mod:`derive.pairquad`'s nodes; good to about 1e-13 for these smooth, rapidly decaying
+    integrands). Numerical, and named so: lines agree to ``digits`` significant digits."""
 
     numeric_pair = True
     sizes_own = True
