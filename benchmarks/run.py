@@ -3,6 +3,7 @@
     python benchmarks/run.py            # everything (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # skip the two main-job runs
     python benchmarks/run.py --dask     # only the local pool against a Dask LocalCluster
+    python benchmarks/run.py --against 9669637   # only the main job, beside an earlier commit's main job
 
 Measures (issue targets in brackets):
   startup       `initvar --help` wall time [< 0.3 s]; `import derive, montecarlo` loads no matplotlib
@@ -17,6 +18,9 @@ Measures (issue targets in brackets):
   one check     `initvar verify --only forward-variance/normal/n512` whole-process, warm user cache: with
                 --samples 1000 [about 1 s], and with --precision 0.01 beside a hand-written NumPy and
                 PyTorch script reaching the same 99.9% half-width on the same quantity [initvar faster]
+  against REV   the main job (every core) of commit REV, checked out into a temporary worktree and run with
+                the same Python and libraries, then this checkout's: the ratio carries a target measured on
+                another machine or day over (REV 9669637: 46 s when measured, so 60 s is a ratio of 1.30)
   dask          replications per second, local pool (2 processes) against a Dask LocalCluster of 2
                 workers on the same checks and seed (same bytes), the cluster's start, and the overhead per
                 task of each executor (trivial tasks) [no target; needs the dask extra]
@@ -49,11 +53,11 @@ def _run(args, **kw):
     return subprocess.run(args, capture_output=True, text=True, check=False, **kw)
 
 
-def _timed(args, repeat=1, env=None):
+def _timed(args, repeat=1, env=None, cwd=None):
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        proc = _run(args, env=env)
+        proc = _run(args, env=env, cwd=cwd)
         best = min(best, time.perf_counter() - start)
         if proc.returncode not in (0, 1):
             raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr[-500:]}")
@@ -107,6 +111,27 @@ def bench_main_job():
     row(f"main job: initvar all ({os.cpu_count()} workers)", t_all, "s", "[<= 60 s, aim 20 s]")
     row("main job: initvar all --jobs 1", t_one, "s", "", ratio=t_all / t_one)
     print(f"{'':<46} (ratio: every core / one core; target <= 0.6)")
+
+
+def bench_against(rev: str):
+    """The main job of commit ``rev`` (a temporary git worktree, on PYTHONPATH ahead of this checkout) and of
+    this checkout, each with a fresh user cache, one after the other."""
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        made = _run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), rev])
+        if made.returncode != 0:
+            raise SystemExit(f"benchmarks: cannot check out {rev}: {made.stderr.strip()}")
+        try:
+            env = dict(os.environ, PYTHONPATH=str(old), INITVAR_CACHE_DIR=f"{tmp}/cache-old", MPLBACKEND="Agg")
+            # run from inside the worktree: `python -m` puts the working directory first on sys.path
+            t_old = _timed([sys.executable, "-m", "initvar.cli", "all", "--out", f"{tmp}/out-old"], env=env, cwd=old)
+            env = dict(os.environ, INITVAR_CACHE_DIR=f"{tmp}/cache-new", MPLBACKEND="Agg")
+            t_new = _timed([sys.executable, "-m", "initvar.cli", "all", "--out", f"{tmp}/out-new"], env=env)
+        finally:
+            _run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)])
+    row(f"main job of {rev}", t_old, "s")
+    row("main job of this checkout", t_new, "s", "[ratio <= 1.30 against 9669637]", ratio=t_new / t_old)
+    print(f"{'':<46} (ratio: this checkout / {rev}, same machine, one after the other)")
 
 
 def _forward_check():
@@ -368,12 +393,16 @@ def main():
     parser.add_argument("--one-check", action="store_true", help="only the one-check start-up and 1%% comparison")
     parser.add_argument("--dask", action="store_true", help="only the local pool against a Dask LocalCluster")
     parser.add_argument("--audit", action="store_true", help="only the framework audit's wall time")
+    parser.add_argument("--against", metavar="REV", help="only the main job, beside the main job of commit REV")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"NumPy {np.__version__}"
     )
     print(f"{'measure':<46} {'value':>10} {'unit':<6} {'ratio':>10}  target")
+    if args.against:
+        bench_against(args.against)
+        return
     if args.one_check or args.dask or args.audit:
         if args.one_check:
             bench_one_check()
