@@ -81,6 +81,12 @@ _ALL = (
         r"$e^{t^2/(4q)}$ (every Gaussian integral here converges and may be differentiated under the integral sign)",
         "the activation is twice continuously differentiable and grows slower than exp(t^2/(4q))",
     ),
+    Assumption(
+        "mean-field-w",
+        r"$\operatorname{Var}(w) = \sigma_w^2/n_{\mathrm{in}}$: the weights of a mean-field layer, "
+        r"$\mathcal{N}(0, \sigma_w^2/n)$ with $n$ the fan-in",
+        "weights have variance sigma_w^2 over the fan-in (a mean-field layer)",
+    ),
     Assumption("uniform-w", r"$w \sim \mathcal{U}(-b, b)$", "weights are uniform on [-b, b]"),
     Assumption("zero-init", r"all weights and biases are $0$", "every weight and bias starts at zero"),
     Assumption(

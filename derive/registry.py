@@ -28,7 +28,7 @@ CATALOG = (
     ("constant-init", symmetry.constant_init, ()),
     ("truncated-normal", constants.truncated_normal, ()),
     ("selu-constants", constants.selu_constants, ()),
-    ("signal-propagation", meanfield.signal_propagation, ()),
+    ("signal-propagation", meanfield.signal_propagation, ("backward-variance",)),
     ("edge-of-chaos", meanfield.edge_of_chaos, ("relu-second-moment",)),
     ("finite-width-fluctuations", meanfield.finite_width_fluctuations, ("relu-second-moment",)),
     ("arc-cosine-kernel", meanfield.arc_cosine_kernel, ()),

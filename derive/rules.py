@@ -637,6 +637,12 @@ RULES: dict[str, Rule] = {
         ),
         _rule("leibniz", "differentiation under the integral sign", {"smooth-phi"}, rewrite=_leibniz),
         _rule(
+            "mean-field-weights",
+            "mean-field weights",
+            {"mean-field-w"},
+            rewrite=_definitions("mean-field-weights"),
+        ),
+        _rule(
             "stein",
             "Gaussian integration by parts (checked numerically)",
             {"smooth-phi"},

@@ -126,6 +126,16 @@ def rebuild_schemes(mp, table: dict, key, value):
     return scheme_catalog.init_schemes(refs)
 
 
+def _signal_fan_out_table(mp):
+    """signal-propagation with Var(w) = sigma_w^2/n_out in its definitions table, and the gradient chain written
+    consistently with it: the rule accepts the step, the models (sigma_w^2 = n_in Var(w)) must refuse it."""
+    d = derive.get("signal-propagation")
+    chain = d.chain("gradient")
+    steps = (chain.steps[0], dataclasses.replace(chain.steps[1], expr=mf_catalog.sigma_w2 * E(dphi(u1) ** 2) * Var(g)))
+    chains = tuple(dataclasses.replace(c, steps=steps) if c.key == "gradient" else c for c in d.chains)
+    return dataclasses.replace(d, chains=chains, context={"mean-field-weights": {Var(w): mf_catalog.sigma_w2 / n_out}})
+
+
 # -- the mutations --------------------------------------------------------------------------------
 
 
@@ -697,6 +707,21 @@ MUTATIONS = (
         "signal-propagation",
         r"chain 'length-slope', step 2 \(stein\): the rule needs \{smooth-phi\}",
         lambda mp: with_steps("signal-propagation", "length-slope", {2: {"cites": ()}}),
+    ),
+    _rule(
+        "signal:gradients through mean-field weights with the fan-out for the fan-in",
+        "signal-propagation",
+        r"chain 'gradient', step 2 \(mean-field-weights\): the line does not follow",
+        lambda mp: with_steps(
+            "signal-propagation", "gradient", {2: {"expr": mf_catalog.sigma_w2 * E(dphi(u1) ** 2) * Var(g)}}
+        ),
+    ),
+    Mutation(
+        "signal:mean-field weights defined as sigma_w^2/n_out (a table the chain and its rule both read)",
+        "signal-propagation",
+        r"chain 'gradient', the left-hand side: under phi = tanh .* with normal weights and gradients",
+        "semantic",
+        _signal_fan_out_table,
     ),
     # ---- conv-fan ----
     _rule("conv:forgets k_w", "conv-fan", r"chain 'main', step 2 \(identical\)", _conv_fan("", c_in / groups * k_h)),

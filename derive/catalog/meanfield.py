@@ -6,8 +6,33 @@ from __future__ import annotations
 import sympy as sp
 
 from ..core import Chain, Derivation, Step
-from ..expr import E, c_pair, ddphi, dphi, f_z, phi, q_pair, relu, sigma, std_normal_density, t, t1, t2, u1, u2, z
-from ..semantics import STANDARD_FAMILIES, Quadrature
+from ..expr import (
+    E,
+    G,
+    Var,
+    W,
+    c_pair,
+    ddphi,
+    dphi,
+    f_z,
+    g,
+    k,
+    n_in,
+    n_out,
+    phi,
+    q_pair,
+    relu,
+    sigma,
+    std_normal_density,
+    t,
+    t1,
+    t2,
+    u1,
+    u2,
+    w,
+    z,
+)
+from ..semantics import STANDARD_FAMILIES, Family, Quadrature
 
 #: The weight and bias variances of a mean-field layer: W_ij ~ N(0, sigma_w^2/n), b_i ~ N(0, sigma_b^2).
 sigma_w2 = sp.Symbol(r"\sigma_w^2", positive=True)
@@ -466,6 +491,58 @@ class _SmoothPhi:
         return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
 
 
+class _PairTimesFamily:
+    """A line with both kinds of moment: E[...] of the Gaussian pair by a :class:`_SmoothPhi`, and the moments of
+    weights and backpropagated gradients by a :class:`~derive.semantics.Family`, which draws them to satisfy
+    exactly the chain's other assumptions; sigma_w^2 is n_in Var(w) under that family (mean-field-w). Its own
+    sizes (n_out, n_in); the family's scale parameters at fixed generic values. Lines agree to ``digits``."""
+
+    sizes_own = True
+    PAIR_KEYS = frozenset({"gaussian-pair", "smooth-phi"})
+    SIZES = ((2, 3), (3, 4), (5, 7))
+    digits = 9
+
+    def __init__(self, pair: _SmoothPhi, family: Family):
+        self.pair, self.family = pair, family
+        self.name = f"{pair.name}, with {family.name} weights and gradients"
+
+    @property
+    def can_violate(self) -> frozenset:
+        return self.family.can_violate - {"gaussian-z", "symmetric-z"}
+
+    def applies(self, assumptions) -> bool:
+        rest = frozenset(assumptions) - self.PAIR_KEYS
+        return bool(rest) and "mean-field-w" in rest and self.family.applies(rest - {"mean-field-w"})
+
+    def evaluate(self, expr, assumptions):
+        rest = frozenset(assumptions) - self.PAIR_KEYS - {"mean-field-w"}
+        pair_nodes = sorted({e for e in sp.S(expr).atoms(E, Var) if e.has(u1) or e.has(u2)}, key=sp.default_sort_key)
+        marks = [sp.Dummy() for _ in pair_nodes]
+        values = [self.pair.evaluate(node, assumptions) for node in pair_nodes]
+        out = []
+        for size_out, size_in in self.SIZES:
+            line = sp.S(expr).xreplace(dict(zip(pair_nodes, marks, strict=True))).subs({n_out: size_out, n_in: size_in})
+            moment = self.family.evaluate(line, rest)
+            scale = self.family.evaluate(Var(w), rest) * size_in  # sigma_w^2 = n_in Var(w)
+            generic = {
+                s: sp.Rational(7 + 2 * i, 5)
+                for i, s in enumerate(
+                    sorted((moment.free_symbols | scale.free_symbols) - set(marks) - {sigma_w2}, key=str)
+                )
+            }
+            for index in range(len(self.pair.points)):
+                table = {m: v[index] for m, v in zip(marks, values, strict=True)}
+                table[sigma_w2] = scale.xreplace(generic)
+                out.append(sp.N(moment.xreplace(generic).xreplace(table), 17))
+        return sp.Matrix(out)
+
+    def same(self, left, right) -> bool:
+        tol = sp.Float(10) ** (-self.digits)
+        return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
+
+
+#: backward-variance's assumptions, which a chain citing it must cite
+BACKWARD = ("iid-w", "zero-mean-w", "indep-grad", "zero-mean-grad")
 _POINTS_A = ((sp.Rational(3, 2), sp.Rational(1, 20), sp.Rational(7, 10), sp.Rational(2, 5)),)
 _POINTS_B = ((sp.Rational(5, 2), sp.Rational(3, 10), sp.Rational(19, 10), sp.Rational(-3, 5)),)
 
@@ -479,13 +556,19 @@ def signal_propagation(refs: dict) -> Derivation:
     root = sp.sqrt(q)
     length = sigma_w2 * sp.Integral(phi(root * t1) ** 2 * gamma1, line) + sigma_b2
     smooth = ("gaussian-pair", "smooth-phi")
+    pairs = (
+        _SmoothPhi("tanh", sp.tanh, _POINTS_A + _POINTS_B),
+        _SmoothPhi("erf", sp.erf, _POINTS_B + _POINTS_A),
+        _SmoothPhi("sin", sp.sin, _POINTS_A + _POINTS_B),
+    )
     at_one = sigma_w2 * sp.Integral(sp.Integral(dphi(root * t1) ** 2 * gamma1 * gamma2, (t2, -sp.oo, sp.oo)), line)
     return Derivation(
         id="signal-propagation",
         title="Signal propagation through any activation",
         summary="For weights N(0, sigma_w^2/n), biases N(0, sigma_b^2) and a twice differentiable phi: the length "
         "map q -> sigma_w^2 E[phi(sqrt(q) Z)^2] + sigma_b^2 has slope chi_1 + sigma_w^2 E[phi(u) phi''(u)], and the "
-        "correlation map has slope sigma_w^2 E[phi'(u_1) phi'(u_2)], which is chi_1 = sigma_w^2 E[phi'(u)^2] at c = 1.",
+        "correlation map has slope sigma_w^2 E[phi'(u_1) phi'(u_2)], which is chi_1 = sigma_w^2 E[phi'(u)^2] at c = 1; "
+        "backpropagated gradients grow by (n_{l+1}/n_l) chi_1 per layer.",
         chains=(
             Chain(
                 key="length",
@@ -528,6 +611,21 @@ def signal_propagation(refs: dict) -> Derivation:
                 steps=(Step(sigma_w2 * E(dphi(u1) * dphi(u2)), "price", smooth),),
             ),
             Chain(
+                key="gradient",
+                title=r"Gradients through a layer: $\partial\ell/\partial h_j^l = \phi'(h_j^l)\,\delta_{x,j}$ with "
+                r"$\delta_{x,j} = \sum_k w_{kj}\,\delta_{y,k}$ independent of $h_j^l$ (\texttt{indep-grad})",
+                lhs=E(dphi(u1) ** 2) * Var(sp.Sum(W[k] * G[k], (k, 1, n_out))),
+                assumptions=(*BACKWARD, "mean-field-w"),
+                steps=(
+                    Step(E(dphi(u1) ** 2) * n_out * Var(w) * Var(g), "result", BACKWARD, ref="backward-variance"),
+                    Step(
+                        n_out / n_in * sigma_w2 * E(dphi(u1) ** 2) * Var(g),
+                        "mean-field-weights",
+                        ("mean-field-w",),
+                    ),
+                ),
+            ),
+            Chain(
                 key="chi1",
                 title=r"At $c = 1$ ($u_2 = u_1$): $\sigma_w^2\,\mathbb{E}[\phi'(u_1)\phi'(u_2)]$ in standard "
                 r"normals is $\chi_1$",
@@ -538,10 +636,10 @@ def signal_propagation(refs: dict) -> Derivation:
         ),
         refs=refs,
         models=(
-            _SmoothPhi("tanh", sp.tanh, _POINTS_A + _POINTS_B),
-            _SmoothPhi("erf", sp.erf, _POINTS_B + _POINTS_A),
-            _SmoothPhi("sin", sp.sin, _POINTS_A + _POINTS_B),
+            *pairs,
+            *(_PairTimesFamily(pairs[i], Family(kind)) for i, kind in enumerate(("normal", "uniform", "laplace"))),
         ),
+        context={"mean-field-weights": {Var(w): sigma_w2 / n_in}},
         notes=(
             r"A unit of layer $l$ computes $h_i^l = \sum_{j=1}^{n} W_{ij}\,\phi(h_j^{l-1}) + b_i$ with "
             r"$W_{ij} \sim \mathcal{N}(0, \sigma_w^2/n)$ and $b_i \sim \mathcal{N}(0, \sigma_b^2)$. Given the layer "
@@ -560,12 +658,13 @@ def signal_propagation(refs: dict) -> Derivation:
             r"slope there is $\chi_1$: it is stable (ordered phase) when $\chi_1 < 1$, and another fixed point "
             r"$c^* < 1$ takes over (chaotic phase) when $\chi_1 > 1$. At the edge of chaos, $\chi_1 = 1$, "
             r"$\xi_c = -1/\ln 1 = \infty$: correlations survive arbitrarily many layers.",
-            r"$\chi_1$ is also the factor by which gradients grow per layer: by \eqref{eq:backward-variance} with "
-            r"$\operatorname{Var}(w) = \sigma_w^2/n$ and equal widths, $\mathbb{E}[(\partial\ell/\partial h_j^l)^2] = "
-            r"\mathbb{E}[\phi'(h_j^l)^2]\,n\,(\sigma_w^2/n)\,\mathbb{E}[(\partial\ell/\partial h^{l+1})^2] = "
-            r"\chi_1\,\mathbb{E}[(\partial\ell/\partial h^{l+1})^2]$, under the approximation that backpropagated "
-            r"gradients are independent of the weights (\texttt{indep-grad}); the Monte Carlo check measures it from "
-            r"gradient norms.",
+            r"$\chi_1$ is also the factor by which gradients grow per layer: the chain above, from "
+            r"\eqref{eq:backward-variance} and mean-field weights, gives "
+            r"$\mathbb{E}[(\partial\ell/\partial h_j^l)^2] = (n_{l+1}/n_l)\,\sigma_w^2\,\mathbb{E}[\phi'(u)^2]\,"
+            r"\mathbb{E}[\delta_y^2]$, $\chi_1\,\mathbb{E}[\delta_y^2]$ at equal widths and $q = q^*$, under the "
+            r"approximation that backpropagated gradients are independent of the weights and pre-activations "
+            r"(\texttt{indep-grad}); its models draw the weights and gradients from the normal, uniform and Laplace "
+            r"families, and the Monte Carlo check measures $\chi_1$ from gradient norms.",
             r"The Leibniz and standard-normal steps are exact rewrites; Stein's lemma "
             r"$\int t\,g(t)\,\gamma(t)\,dt = \int g'(t)\,\gamma(t)\,dt$ and Price's theorem "
             r"$\partial\,\mathbb{E}[f(u_1)g(u_2)]/\partial(qc) = \mathbb{E}[f'(u_1)g'(u_2)]$ are checked numerically with "
