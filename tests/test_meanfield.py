@@ -224,3 +224,16 @@ def test_hardtanh_without_bias_is_critical_at_one_though_q_falls_only_logarithmi
     assert float(point.q_star) == 0 and point.chi1 == 1 and point.phase == "critical" and point.xi_c == math.inf
     assert mf.analyse("hardtanh", 0.9, 0).phase == "ordered"
     assert float(mf.analyse("hardtanh", 1.1, 0).q_star) > 0.2
+
+
+def test_an_activation_that_oscillates_fast_is_integrated_on_finer_pieces_or_refused():
+    """sin at sigma_w^2 = 5000: q* = 2500 (1 - e^{-5000}) ~ 2500, where sin(sqrt(q) z) turns 50 radians per standard
+    deviation; pieces of one standard deviation called it 'exploding'. Each moment is now checked against pieces half
+    as wide and refined until the two agree; what finer pieces cannot resolve is refused, not reported."""
+    from derive.pairquad import MeanFieldError, expect
+
+    for q in (1.0, 2500.0, 1e5):
+        assert _close(expect(lambda u: np.sin(u) ** 2, q), -math.expm1(-2 * q) / 2, 1e-12)
+    assert _close(mf.fixed_point_float("sin", 5000, 0), 2500.0, 1e-12)
+    with pytest.raises(MeanFieldError, match="could not be resolved"):
+        expect(lambda u: np.sin(1e4 * u) ** 2, 1e6)
