@@ -85,6 +85,22 @@ def _agree(a, b) -> bool:
     return abs(a[0] - b[0]) <= _RESOLVED * max(a[1], b[1], 1e-300)
 
 
+def _resolved(rule, first, halvings: int, what: str) -> float:
+    """The value of ``rule`` (piece width -> (value, scale)), whose result on pieces of _PIECE is ``first``: the
+    first value when the rule on pieces half as wide agrees with it, else the first of successive halvings that
+    agrees with the one before; MeanFieldError naming ``what`` after ``halvings`` halvings without agreement."""
+    previous, piece = first, _PIECE / 2
+    for halving in range(halvings):
+        result = rule(piece)
+        if _agree(result, previous):
+            return first[0] if halving == 0 else result[0]
+        previous, piece = result, piece / 2
+    raise MeanFieldError(
+        f"{what} could not be resolved: the activation varies faster than quadrature pieces of {2 * piece:.3g} "
+        "standard deviations resolve"
+    )
+
+
 def expect(g, q: float, kinks_t=()) -> float:
     """E[g(sqrt(q) Z)], Z ~ N(0, 1), float64 (g vectorized). Checked against the same rule on pieces half as
     wide, and refined (halving again) until two agree: an activation that oscillates faster than the pieces
@@ -106,17 +122,7 @@ def expect(g, q: float, kinks_t=()) -> float:
             raise MeanFieldError(f"a Gaussian moment at q = {q:.6g} is not finite")
         return value, scale
 
-    first = previous = rule(_PIECE)
-    piece = _PIECE / 2
-    for halving in range(_MAX_HALVINGS):
-        result = rule(piece)
-        if _agree(result, previous):
-            return first[0] if halving == 0 else result[0]
-        previous, piece = result, piece / 2
-    raise MeanFieldError(
-        f"a Gaussian moment at q = {q:.6g} could not be resolved: the activation varies faster than quadrature "
-        f"pieces of {2 * piece:.3g} standard deviations resolve"
-    )
+    return _resolved(rule, rule(_PIECE), _MAX_HALVINGS, f"a Gaussian moment at q = {q:.6g}")
 
 
 def pair_expect(f, g, q: float, c: float, kinks_t=()) -> float:
@@ -160,13 +166,4 @@ def pair_expect(f, g, q: float, c: float, kinks_t=()) -> float:
         return first[0]
     # Past q = 4 phi(sqrt(q) z) changes faster in z: checked against the same rule on pieces half as wide and
     # refined as in expect, but at most _MAX_PAIR_HALVINGS times (each halving costs four times as much).
-    previous, piece = first, _PIECE / 2
-    for halving in range(_MAX_PAIR_HALVINGS):
-        result = rule(piece)
-        if _agree(result, previous):
-            return first[0] if halving == 0 else result[0]
-        previous, piece = result, piece / 2
-    raise MeanFieldError(
-        f"a Gaussian pair moment at q = {q:.6g}, c = {c:.6g} could not be resolved: the activation varies "
-        f"faster than quadrature pieces of {2 * piece:.3g} standard deviations resolve"
-    )
+    return _resolved(rule, first, _MAX_PAIR_HALVINGS, f"a Gaussian pair moment at q = {q:.6g}, c = {c:.6g}")
