@@ -244,6 +244,12 @@ angle, xi = sp.Symbol(r"\varphi", real=True), sp.Symbol(r"\xi", real=True)
 theta = sp.acos(c)
 
 
+def _agree_to(digits: int, left, right) -> bool:
+    """Two numerical models' vectors of values agree to ``digits`` significant digits (absolute below 1)."""
+    tol = sp.Float(10) ** (-digits)
+    return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
+
+
 class _PairModel:
     """(u_1, u_2) ~ N(0, q [[1, c], [c, 1]]) at concrete (q, c): E[f(u_1) g(u_2)] by the nested Gauss-Legendre
     quadrature of :mod:`derive.meanfield` (float64, split at the kinks, good to about 1e-13), single integrals by
@@ -324,8 +330,7 @@ class _PairModel:
         return sp.Matrix([self._one(expr, qv, cv) for qv, cv in self.points])
 
     def same(self, left, right) -> bool:
-        tol = sp.Float(10) ** (-self.digits)
-        return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
+        return _agree_to(self.digits, left, right)
 
 
 def arc_cosine_kernel(refs: dict) -> Derivation:
@@ -487,8 +492,7 @@ class _SmoothPhi:
         )
 
     def same(self, left, right) -> bool:
-        tol = sp.Float(10) ** (-self.digits)
-        return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
+        return _agree_to(self.digits, left, right)
 
 
 class _PairTimesFamily:
@@ -537,8 +541,7 @@ class _PairTimesFamily:
         return sp.Matrix(out)
 
     def same(self, left, right) -> bool:
-        tol = sp.Float(10) ** (-self.digits)
-        return all(abs(a - b) <= tol * max(1, abs(b)) for a, b in zip(left, right, strict=True))
+        return _agree_to(self.digits, left, right)
 
 
 #: backward-variance's assumptions, which a chain citing it must cite
