@@ -523,11 +523,12 @@ class _PairTimesFamily:
         pair_nodes = sorted({e for e in sp.S(expr).atoms(E, Var) if e.has(u1) or e.has(u2)}, key=sp.default_sort_key)
         marks = [sp.Dummy() for _ in pair_nodes]
         values = [self.pair.evaluate(node, assumptions) for node in pair_nodes]
+        var_w = self.family.evaluate(Var(w), rest)
         out = []
         for size_out, size_in in self.SIZES:
             line = sp.S(expr).xreplace(dict(zip(pair_nodes, marks, strict=True))).subs({n_out: size_out, n_in: size_in})
             moment = self.family.evaluate(line, rest)
-            scale = self.family.evaluate(Var(w), rest) * size_in  # sigma_w^2 = n_in Var(w)
+            scale = var_w * size_in  # sigma_w^2 = n_in Var(w)
             generic = {
                 s: sp.Rational(7 + 2 * i, 5)
                 for i, s in enumerate(
