@@ -122,7 +122,7 @@ def _add_verify_options(p):
         type=_fraction,
         default=None,
         metavar="REL",
-        help="instead, size every check for a 99.9%% CI half-width of REL x theory (two-stage; REL from "
+        help="instead, size every check for a 99.9%% CI half-width of REL x theory (Stein's rule, in stages; REL from "
         f"{MIN_PRECISION:g} to below 1)",
     )
     p.add_argument(

@@ -199,7 +199,7 @@ def render_report(out: Path, results: dict) -> str:
     samples = results.get("samples")
     precision = results.get("precision")
     if precision is not None:
-        samples_text = f"sized by a two-stage rule for a 99.9\\% half-width of {precision:g} of the theory"
+        samples_text = f"sized by Stein's rule, in stages, for a 99.9\\% half-width of {precision:g} of the theory"
         sizing = f" --precision {precision:g}"
     elif samples is None:
         samples_text, sizing = "each check's default", ""

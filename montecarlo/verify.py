@@ -94,34 +94,11 @@ def _built() -> _Built:
 
 
 def _group_builders():
-    """[(name, builder)] of the groups ``checks.all_checks()`` concatenates, read from its source
-    (``return [*_product_checks(), ...]``); None when it is not of that plain form."""
-    import ast
-    import inspect
-    import textwrap
+    """[(name, builder)] of every group of checks, in report order: :data:`montecarlo.checks.GROUPS`, then
+    the groups that live in their own modules."""
+    from .checks import GROUPS
 
-    from . import checks
-
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(checks.all_checks)))
-    except (OSError, TypeError, SyntaxError):
-        return None
-    func = tree.body[0] if tree.body else None
-    if not isinstance(func, ast.FunctionDef):
-        return None
-    body = [node for node in func.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
-    if len(body) != 1 or not isinstance(body[0], ast.Return) or not isinstance(body[0].value, ast.List):
-        return None
-    names = []
-    for element in body[0].value.elts:
-        call = element.value if isinstance(element, ast.Starred) else None
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.args and not call.keywords):
-            return None
-        names.append(call.func.id)
-    builders = [(name, getattr(checks, name, None)) for name in names]
-    if len(set(names)) != len(names) or not all(callable(build) for _, build in builders):
-        return None
-    return builders + _outside_groups()
+    return [*GROUPS, *_outside_groups()]
 
 
 def _outside_groups():
@@ -144,18 +121,7 @@ def _group(name: str, build) -> list:
 
 def _registry():
     """Every check by id, in report order."""
-    builders = _group_builders()
-    if builders is None:
-        from .checks import all_checks
-
-        built = _built()
-        if "*" not in built.groups:
-            built.groups = {"*": [*all_checks(), *(c for _, build in _outside_groups() for c in build())]}
-            built.clear()
-            built.update({c.id: c for c in built.groups["*"]})
-            built.update({c.unit.id: c.unit for c in built.groups["*"] if getattr(c, "unit", None) is not None})
-        return {c.id: c for c in built.groups["*"]}
-    return {c.id: c for name, build in builders for c in _group(name, build)}
+    return {c.id: c for name, build in _group_builders() for c in _group(name, build)}
 
 
 def matches(check_id: str, pattern: str | None) -> bool:
@@ -201,8 +167,6 @@ def select(pattern: str | None, *, index=None):
     With an ``index`` (see :func:`_groups_for`), only the groups holding a selected check are built.
     """
     builders = _group_builders()
-    if builders is None:
-        return [c for c in _registry().values() if _selected(c, pattern)]
     wanted = _groups_for(pattern, builders, index) if pattern and index is not None else None
     chosen = [c for name, build in builders if wanted is None or name in wanted for c in _group(name, build)]
     return [c for c in chosen if _selected(c, pattern)]
@@ -284,6 +248,7 @@ def _run_stage(spans, seed, executor, stat, collected, progress, done: int, late
 
 
 PILOT = 16  # replications (of a check's finest unit) in the first stage of --precision
+GROWTH = 4  # a later stage of --precision at most multiplies a check's replications by this
 #: The smallest --precision (x |theory|) a run accepts: a check sized for 1% by default reaches it within its
 #: cap of 100x its default replications (100 times the replications divide the half-width by 10). Checks sized
 #: coarser (three mean-field checks, 2.5% and 5%: see their ``target``) stop at the cap above it, and the
@@ -368,9 +333,11 @@ def run(
     else:
         # Stein's rule, stage after stage, over each check's finest replication unit: a pilot, then each
         # stage sized from everything collected so far, until what is collected meets the target (or
-        # the cap). The first stage is Stein's two-stage rule; the later ones only run when the spread
-        # turned out larger than the pilot said, so the half-width reached is at most the target, and
-        # near it: the last stage was sized from a spread with many degrees of freedom.
+        # the cap). A stage at most quadruples what a check has (GROWTH): a pilot's spread, with 15
+        # degrees of freedom and Student's t_15 = 4.07 against the normal 3.29, would ask for about 1.5
+        # times the replications needed (more when it overestimates the spread). Sized from at least a
+        # quarter of the final replications, the last stage overshoots by a few percent, and the
+        # half-width reached is at most the target and near it.
         units = [_unit(c) for c in stat]
         collected = {u.id: {} for u in units}
         stage = [(u.id, 0, PILOT) for u in units]
@@ -383,7 +350,7 @@ def run(
                 values = np.concatenate([collected[u.id][k] for k in sorted(collected[u.id])])
                 needed = _needed_replications(u, values, precision)
                 if needed > have:
-                    stage.append((u.id, have, needed))
+                    stage.append((u.id, have, min(needed, GROWTH * have)))
     count = sum(len(v) for v in collected.values()) + len(exact)
 
     results, controls, profiles = [], [], {}

@@ -209,6 +209,27 @@ def test_precision_mode_reaches_its_target_and_ignores_jobs():
     assert spread_pilot > 0 and (main.ci_high - main.ci_low) / 2 <= bound * (1 + 1e-12)
 
 
+def test_precision_stages_grow_by_at_most_growth(monkeypatch):
+    """After the pilot, a --precision stage at most multiplies a check's replications by GROWTH, so the last
+    stage is sized from a spread with many degrees of freedom (the pilot's t_15 alone would ask for about
+    1.5x the replications needed); at 0.1% the check needs several stages, and the last one meets the target."""
+    spans = []
+    original = verify._run_stage
+
+    def recording(stage, *args, **kwargs):
+        spans.extend(stage)
+        return original(stage, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "_run_stage", recording)
+    checks = [c for c in verify.select("relu-gaussian-mean") if c.id == "relu-gaussian-mean"]
+    results, _ = verify.run(checks, seed=9, precision=0.001, jobs=1)
+    later = [(first, total) for _, first, total in spans if first > 0]
+    assert spans[0][1:] == (0, verify.PILOT) and len(later) >= 2
+    assert all(first < total <= verify.GROWTH * first for first, total in later), later
+    assert results[0].replications == spans[-1][2]
+    assert (results[0].ci_high - results[0].ci_low) / 2 <= 0.001 * abs(results[0].theory)
+
+
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 15, 31, 99, 511, 4095, 100_000, 10**8])
 def test_student_t_functions_agree_with_scipy(df):
     """montecarlo.estimate's Student-t quantile and tail (mpmath, so that a run need not import scipy.special)
