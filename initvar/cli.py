@@ -60,7 +60,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-#: The smallest --precision: every check reaches it within its cap of 100x its default replications.
+#: The smallest --precision: every check reaches it within its cap (montecarlo.verify.max_replications).
 MIN_PRECISION = 1e-3
 
 

@@ -122,7 +122,7 @@ def run_verify(args, out: Path | None):
 
 def short_of_precision(results, precision: float) -> list:
     """[(id, half-width / |theory|)] of the checks whose 99.9% interval stayed wider than ``precision`` x |theory|
-    (each check stops at 100 times its default replications, see ``montecarlo.verify``)."""
+    (each check stops at its cap, ``montecarlo.verify.max_replications``)."""
     short = []
     for r in results:
         if r.control or r.kind != "statistical" or r.theory == 0:
@@ -141,7 +141,7 @@ def note_short_of_precision(results, precision: float, stream=None) -> None:
     if short:
         listed = ", ".join(f"{ident} ({reached:.3%})" for ident, reached in short)
         print(
-            f"initvar: note: {len(short)} check(s) stopped at 100x their default replications before a half-width "
+            f"initvar: note: {len(short)} check(s) stopped at their cap of replications before a half-width "
             f"of {precision:.3%} of the theory: {listed}",
             file=stream or sys.stderr,
         )

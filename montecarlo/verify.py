@@ -249,10 +249,9 @@ def _run_stage(spans, seed, executor, stat, collected, progress, done: int, late
 
 PILOT = 16  # replications (of a check's finest unit) in the first stage of --precision
 GROWTH = 4  # a later stage of --precision at most multiplies a check's replications by this
-#: The smallest --precision (x |theory|) a run accepts: a check sized for 1% by default reaches it within its
-#: cap of 100x its default replications (100 times the replications divide the half-width by 10). Checks sized
-#: coarser (three mean-field checks, 2.5% and 5%: see their ``target``) stop at the cap above it, and the
-#: command line names every check that stopped short of what was asked.
+#: The smallest --precision (x |theory|) a run accepts: every check reaches it within its cap (see
+#: :func:`max_replications`) unless its spread is larger than its default design says; the command line names
+#: every check that stopped short of what was asked.
 MIN_PRECISION = 1e-3
 #: The half-width (x |theory|) two-stage checks aim at by default: under the 1% every check meets.
 DEFAULT_PRECISION = 0.0085
@@ -279,11 +278,19 @@ def _estimate(check, values):
     return from_function_of_means(values, statistic, check.batch, CONFIDENCE)
 
 
+def max_replications(check) -> int:
+    """The most replications --precision gives ``check``: what a check whose default replications just meet its
+    own ``target`` half-width needs for MIN_PRECISION, i.e. its default times (target / MIN_PRECISION)^2: 100x
+    for a check sized for 1%, 625x and 2,500x for the mean-field checks sized for 2.5% and 5% (whose spread
+    across networks makes them costly: see ``montecarlo.meanfield.TARGETS``)."""
+    return check.replications * round((getattr(check, "target", 0.01) / MIN_PRECISION) ** 2)
+
+
 def _needed_replications(check, values, precision: float) -> int:
     """Stein's two-stage rule: R such that the 99.9% half-width is at most ``precision`` x |theory|,
     from the standard deviation of the replications ``values`` collected so far (for a check with a
     ``statistic``, its delta-method standard error scaled to one replication) and the Student-t quantile of
-    their degrees of freedom (capped at 100x the check's default); ``len(values)`` when they meet the
+    their degrees of freedom (capped at :func:`max_replications`); ``len(values)`` when they meet the
     target already."""
     if getattr(check, "statistic", None) is None:
         spread = float(np.std(values[:, -1], ddof=1))
@@ -293,7 +300,7 @@ def _needed_replications(check, values, precision: float) -> int:
     target = precision * abs(float(check.theory()))
     if target == 0 or spread == 0:
         return len(values)
-    return int(min(max(len(values), math.ceil((quantile * spread / target) ** 2)), 100 * check.replications))
+    return int(min(max(len(values), math.ceil((quantile * spread / target) ** 2)), max_replications(check)))
 
 
 def run(
