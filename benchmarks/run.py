@@ -15,7 +15,8 @@ Measures (issue targets in brackets):
   vs NumPy      a straightforward script with independent samples, cost at the same CI width [initvar >= 5x]
   vs PyTorch    a torch.nn.init script doing the same replications, at the same CI width [no slower]
   memory        peak RSS of verify at 1x and 100x the default samples [< 1 GiB]
-  one check     `initvar verify --only forward-variance/normal/n512` whole-process, warm user cache: with
+  one check     `initvar verify --only forward-variance/normal/n512` whole-process, warm (user cache filled,
+                bytecode written), every usable CPU, as the scripts' NumPy and PyTorch use them: with
                 --samples 1000 [about 1 s], and with --precision 0.01 beside a hand-written NumPy and
                 PyTorch script reaching the same 99.9% half-width on the same quantity [initvar faster]
   against REV   the main job (every core) of commit REV, checked out into a temporary worktree and run with
@@ -257,7 +258,6 @@ print(v.mean(), half / v.mean(), v.size)
 """
 _TORCH_SCRIPT = """
 import math, torch
-torch.set_num_threads(1)
 torch.manual_seed(1)
 n, var_w, var_x, z = 512, 1 / 512, 1.7, 3.2905267314918945
 values = []
@@ -297,7 +297,8 @@ def bench_one_check():
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     ident = "forward-variance/normal/n512"
     with tempfile.TemporaryDirectory() as tmp:
-        verify = [sys.executable, "-m", "initvar.cli", "verify", "--only", ident, "--jobs", "1", "--out", tmp]
+        # every usable CPU (verify's default), as the scripts' NumPy and PyTorch use them for their products
+        verify = [sys.executable, "-m", "initvar.cli", "verify", "--only", ident, "--out", tmp]
         _run([*verify, "--samples", "1000"], env=env)  # warm the user cache and the bytecode
         _run([*verify, "--precision", "0.01"], env=env)
         t_start = _timed([*verify, "--samples", "1000"], repeat=3, env=env)

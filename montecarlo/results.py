@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
+import sys
 
 from derive.text import plain_tex
 
@@ -35,7 +35,7 @@ FIELDS = (
 def versions() -> dict:
     from .derived import installed_version
 
-    out = {"python": platform.python_version()}
+    out = {"python": sys.version.split()[0]}  # what platform.python_version() gives
     for name in ("initvar", "numpy", "scipy", "sympy", "matplotlib"):
         out[name] = installed_version(name) or "not installed"
     return out
