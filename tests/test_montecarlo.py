@@ -166,7 +166,7 @@ def test_precision_stops_near_the_requested_half_width(precision):
 
     Upper bound: the stages stop only once the collected replications' own 99.9% interval meets the
     target (Stein's rule sized from everything collected so far, repeated); only the cap (100x the default
-    replications for this check) could stop it earlier, and the test checks it was not reached.
+    replications for this check, times verify.CAP_MARGIN) could stop it earlier; the test checks it was not.
 
     Lower bound: a stage after the pilot is sized from k >= PILOT replications as R = ceil((t_{k-1} s_k /
     target)^2), so h = t_{R-1} s_R / sqrt(R) >= target (t_{R-1} / t_{k-1}) (s_R / s_k) sqrt(1 - 1/R); the
@@ -187,7 +187,7 @@ def test_precision_stops_near_the_requested_half_width(precision):
     target = precision * abs(main.theory)
     assert main.passed and results[1].passed
     assert target / 2 <= half <= target, (half / target, main.replications)
-    assert main.replications < verify.max_replications(check.unit) == 100 * check.unit.replications  # not the cap
+    assert main.replications < 100 * check.unit.replications < verify.max_replications(check.unit)  # not the cap
     assert main.samples == main.replications * check.unit.batch
 
 
@@ -247,18 +247,19 @@ def test_student_t_functions_agree_with_scipy(df):
 
 
 def test_the_cap_scales_with_a_checks_own_target(monkeypatch):
-    """verify.max_replications: 100x the default replications for a check sized for 1%, 625x and 2,500x for the
-    mean-field checks sized for 2.5% and 5%; so a coarse check goes past 100x and reaches --precision 0.001.
+    """verify.max_replications: 4 x 100x the default replications for a check sized for 1%, 4 x 625x and
+    4 x 2,500x for the mean-field checks sized for 2.5% and 5%; so a coarse check goes past 400x and reaches
+    --precision 0.001.
 
     The synthetic check's replications are N(1, 0.03^2): 8 of them give a half-width of about 3.5% (under its 5%
-    target), and 0.1% needs about (3.29 x 0.03 / 0.001)^2 = 9,700 replications, 1,200x the default: a cap of 100x
-    (800 replications, about 0.35%) would stop it short."""
+    target), and 0.1% needs about (3.29 x 0.03 / 0.001)^2 = 9,700 replications, 1,200x the default: a cap of 400x
+    (3,200 replications, about 0.17%) would stop it short."""
     from montecarlo.checks import Check
 
     by_id = {c.id: c for c in verify.select("meanfield/")}
-    assert verify.max_replications(by_id["meanfield/chi1/tanh-ordered"]) == 100 * 48
-    assert verify.max_replications(by_id["meanfield/correlation/tanh-chaotic/c0.6"]) == 625 * 16
-    assert verify.max_replications(by_id["meanfield/fluctuations/relu-4-4-4"]) == 2500 * 48
+    assert verify.max_replications(by_id["meanfield/chi1/tanh-ordered"]) == 4 * 100 * 48
+    assert verify.max_replications(by_id["meanfield/correlation/tanh-chaotic/c0.6"]) == 4 * 625 * 16
+    assert verify.max_replications(by_id["meanfield/fluctuations/relu-4-4-4"]) == 4 * 2500 * 48
     check = Check(
         id="synthetic/coarse",
         derivation="synthetic",
@@ -272,7 +273,7 @@ def test_the_cap_scales_with_a_checks_own_target(monkeypatch):
     )
     monkeypatch.setitem(verify._built(), check.id, check)
     main = verify.run([check], seed=3, precision=0.001, jobs=1)[0][0]
-    assert 100 * check.replications < main.replications < verify.max_replications(check)
+    assert 400 * check.replications < main.replications < verify.max_replications(check)
     assert (main.ci_high - main.ci_low) / 2 <= 0.001 and main.passed
 
 
