@@ -39,6 +39,12 @@ def env(tmp_path_factory):
     return dict(os.environ, INITVAR_CACHE_DIR=str(cache), MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
 
 
+def _as_from_a_terminal():
+    """SIGHUP at its default, as in a run started from a terminal, even when the tests themselves run under
+    nohup (whose ignored SIGHUP a child inherits, and initvar keeps ignoring by design)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _start(env, out, samples, *extra):
     argv = ["verify", "--only", CHECK, "--samples", str(samples), "--jobs", "2", "--out", str(out), *extra]
     return subprocess.Popen(
@@ -47,6 +53,7 @@ def _start(env, out, samples, *extra):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_from_a_terminal,
     )
 
 
