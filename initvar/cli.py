@@ -429,11 +429,24 @@ def main(argv=None, *, derived_cache: bool = False) -> int:
     """Run one command line; ``derived_cache``: let ``verify`` keep what it computes from the checked
     derivations in the user cache (the console script does; an in-process caller, who may have
     patched derive/ or montecarlo/, does not unless it asks)."""
+    try:  # a Ctrl-C at any point from here on, even while the handlers are installed, exits 130
+        process.install_signal_handlers()
+        code = _main(argv, derived_cache)
+        process.raise_lost_interrupt()
+        return code
+    except KeyboardInterrupt:
+        from .jobs import STATE
+
+        where = f" during {STATE['step']}" if STATE.get("step") else ""
+        print(f"initvar: interrupted{where}; every output file is either as it was before or complete", file=sys.stderr)
+        return 130
+
+
+def _main(argv, derived_cache: bool) -> int:
     from montecarlo.executor import SchedulerError
     from montecarlo.writer import OutputError
 
     process.single_threaded_blas()
-    process.install_signal_handlers()
     try:
         process.check_environment()
         argv = _with_command(list(sys.argv[1:] if argv is None else argv))
@@ -461,12 +474,6 @@ def main(argv=None, *, derived_cache: bool = False) -> int:
         # A derivation that does not check is a failed check (exit 1), refused before anything is written.
         print(f"initvar: refused: {exc}".replace("\n", " "), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        from .jobs import STATE
-
-        where = f" during {STATE['step']}" if STATE.get("step") else ""
-        print(f"initvar: interrupted{where}; every output file is either as it was before or complete", file=sys.stderr)
-        return 130
 
 
 def run() -> None:
@@ -474,6 +481,7 @@ def run() -> None:
     SIGTERM no longer turns a complete run into a killed one."""
     code = main(derived_cache=True)
     process.ignore_late_signals()
+    process.forget_caught_interrupts()
     sys.exit(code)
 
 

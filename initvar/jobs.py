@@ -7,10 +7,18 @@ from pathlib import Path
 
 from montecarlo.writer import Batch, prepare_dir
 
+from . import process
 from .errors import UsageError
 
 #: What the running command is doing, for the message when it is interrupted.
 STATE = {"step": None}
+
+
+def begin(step: str) -> None:
+    """Enter ``step`` (named in the message if the run is interrupted); a Ctrl-C that Python could not
+    raise where it arrived stops the run here."""
+    process.raise_lost_interrupt()
+    STATE["step"] = step
 
 
 def write_derivations(out: Path, only=None) -> list[Path]:
@@ -22,7 +30,7 @@ def write_derivations(out: Path, only=None) -> list[Path]:
         unknown = [i for i in only if i not in IDS]
         if unknown:
             raise UsageError(f"initvar derive: unknown derivation id {unknown[0]!r}; known: {', '.join(IDS)}")
-    STATE["step"] = "derive"
+    begin("derive")
     chosen = [d for ident, d in registry().items() if not only or ident in only]  # checked before any write
     out = prepare_dir(out)
     snippets = prepare_dir(out / "derivations")
@@ -55,9 +63,10 @@ def _progress_bar(total_hint: str):
 
     state = {"bar": None}
     if not sys.stderr.isatty():  # silent: not even tqdm's import (a tenth of a one-check run)
-        return (lambda step, total: None), (lambda: None)
+        return (lambda step, total: process.raise_lost_interrupt()), (lambda: None)
 
     def update(step, total):
+        process.raise_lost_interrupt()
         if state["bar"] is None:
             from tqdm import tqdm
 
@@ -86,7 +95,7 @@ def run_verify(args, out: Path | None):
     prime_checks(checks)
     if out is not None:
         out = prepare_dir(out)
-    STATE["step"] = "verify"
+    begin("verify")
     update, close = _progress_bar("verify")
     try:
         results, profiles = verify.run(
@@ -185,7 +194,7 @@ def write_figures(out: Path, seed: int, profiles=None, samples=None, jobs=1) -> 
     """All figures; the depth figure's profiles are recomputed (same seed, same numbers) if not given."""
     from montecarlo import figures, meanfield_figures, verify
 
-    STATE["step"] = "figures"
+    begin("figures")
     deep = verify.select("deep/")
     if profiles is None:
         _, profiles = verify.run(deep, seed=seed, samples=samples, jobs=jobs)
@@ -342,7 +351,7 @@ def write_gains(out: Path) -> list[Path]:
 
     from derive.constants import constants
 
-    STATE["step"] = "gains"
+    begin("gains")
     results = gains_payload()
     payload = {
         "definitions": {

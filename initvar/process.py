@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 from .errors import UsageError
 
@@ -23,6 +24,39 @@ def install_signal_handlers():
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         signal.signal(signal.SIGHUP, on_term)
+    if not getattr(sys.unraisablehook, "records_interrupts", False):
+        sys.unraisablehook = _recording_interrupts(sys.unraisablehook)
+
+
+#: A Ctrl-C (or SIGTERM, SIGHUP) that Python could not raise where it arrived; see :func:`raise_lost_interrupt`.
+_LOST_INTERRUPTS = []
+
+
+def _recording_interrupts(previous):
+    """An unraisable-exception hook that keeps a Ctrl-C for :func:`raise_lost_interrupt`.
+
+    Python runs a signal's handler wherever the main thread is. When that is a finalizer or a weakref
+    callback (importlib runs such callbacks during imports), the KeyboardInterrupt it raises cannot
+    propagate: Python would print "Exception ignored in ..." and the run would go on as if Ctrl-C had
+    not been pressed. Raising it again from the hook does not help (the hook is such a place too), so
+    it is recorded. Every other unraisable exception goes to ``previous``."""
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _LOST_INTERRUPTS.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    hook.records_interrupts = True
+    return hook
+
+
+def raise_lost_interrupt():
+    """Raise the KeyboardInterrupt of a stop signal that arrived where Python could not raise it
+    (called where a run can stop: each step, each completed verify task, the end of a command)."""
+    if _LOST_INTERRUPTS:
+        _LOST_INTERRUPTS.clear()
+        raise KeyboardInterrupt
 
 
 def ignore_late_signals():
@@ -31,6 +65,18 @@ def ignore_late_signals():
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def forget_caught_interrupts():
+    """Let the exit status be the one ``main`` returned, after a Ctrl-C that it caught (exit 130).
+
+    CPython (3.11, 3.12) marks a KeyboardInterrupt as unhandled when it leaves code run from a
+    string (``exec``/``eval`` of text, which dataclasses and namedtuple do while modules are imported),
+    even when a caller catches it later; under ``python -m`` the interpreter then ends the process
+    by SIGINT instead of with the status given to ``sys.exit``. The mark is cleared at the start of
+    every evaluation of a string, so evaluating a constant clears it. Call only once every
+    KeyboardInterrupt has been handled (after ``main`` has returned)."""
+    eval("None", {})  # a fixed constant, never user text
 
 
 def single_threaded_blas():

@@ -251,8 +251,8 @@ def test_the_cap_scales_with_a_checks_own_target(monkeypatch):
     4 x 2,500x for the mean-field checks sized for 2.5% and 5%; so a coarse check goes past 400x and reaches
     --precision 0.001.
 
-    The synthetic check's replications are N(1, 0.03^2): 8 of them give a half-width of about 3.5% (under its 5%
-    target), and 0.1% needs about (3.29 x 0.03 / 0.001)^2 = 9,700 replications, 1,200x the default: a cap of 400x
+    The synthetic check's replications are N(1, 0.03^2): 8 of them give a 99.9% half-width of about
+    t_7 x 0.03 / sqrt(8) = 5.7% (near its 5% target), and 0.1% needs about (3.29 x 0.03 / 0.001)^2 = 9,700 replications, 1,200x the default: a cap of 400x
     (3,200 replications, about 0.17%) would stop it short."""
     from montecarlo.checks import Check
 

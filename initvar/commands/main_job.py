@@ -44,7 +44,7 @@ def run(args) -> int:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         results, profiles, meta = jobs.run_verify(args, out)
         step("3/4 figures")
-        jobs.STATE["step"] = "figures"
+        jobs.begin("figures")
         if side is not None:
             jobs.finish_independent_figures(side)
             from montecarlo import figures

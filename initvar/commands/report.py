@@ -59,7 +59,7 @@ def run(args, *, results=None, profiles=None, meta=None, steps=None) -> int:
     if not jobs.figures_present(out):
         say("report: figures missing, drawing")
         jobs.write_figures(out, data["seed"], profiles, data.get("samples"), jobs.worker_count(args))
-    jobs.STATE["step"] = "report"
+    jobs.begin("report")
     with Batch() as batch:
         batch.write_text(out / "references.bib", report.BIBLIOGRAPHY)
         batch.write_text(out / "report.tex", report.render_report(out, data))
