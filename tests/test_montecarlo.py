@@ -232,8 +232,9 @@ def test_precision_stages_grow_by_at_most_growth(monkeypatch):
 
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 15, 31, 99, 511, 4095, 100_000, 10**8])
 def test_student_t_functions_agree_with_scipy(df):
-    """montecarlo.estimate's Student-t quantile and tail (mpmath, so that a run need not import scipy.special)
-    against SciPy's: within 1e-14 relative for the quantiles every interval uses, 1e-12 for tails."""
+    """montecarlo.estimate's Student-t quantile and tail (float64 finite forms up to FLOAT_DF degrees of freedom,
+    mpmath above, so that a run need not import scipy.special) against SciPy's: within 1e-14 relative for the
+    quantiles every interval uses, 1e-12 for tails."""
     from scipy.special import stdtr, stdtrit
 
     from montecarlo.estimate import student_t_quantile, student_t_sf
@@ -244,6 +245,40 @@ def test_student_t_functions_agree_with_scipy(df):
         assert student_t_sf(x, df) == pytest.approx(float(stdtr(df, -x)), rel=1e-12, abs=1e-300)
     with pytest.raises(ValueError):
         student_t_quantile(0.4, df)
+
+
+def test_student_t_finite_forms_agree_with_40_digits_at_every_df_they_serve():
+    """The float64 finite forms, at every df they serve (and the first df past them, which mpmath serves), against
+    the regularized incomplete beta function at 40 digits: the quantile within 1e-14 relative (judged by the exact
+    tail at the returned point, over the exact density), including p near 1/2 and far in the tail; P(T > x) and
+    P(T <= x) within 1e-13 relative, from x = 0 to where the tail underflows."""
+    import mpmath
+
+    from montecarlo.estimate import FLOAT_DF, student_t_quantile, student_t_sf
+
+    def tail(x, df):  # P(T > x) for x >= 0
+        x, nu = mpmath.mpf(x), mpmath.mpf(df)
+        return mpmath.betainc(nu / 2, mpmath.mpf(1) / 2, 0, nu / (nu + x * x), regularized=True) / 2
+
+    def density(x, df):
+        nu = mpmath.mpf(df)
+        norm = mpmath.gamma((nu + 1) / 2) / (mpmath.sqrt(nu * mpmath.pi) * mpmath.gamma(nu / 2))
+        return norm * (1 + mpmath.mpf(x) ** 2 / nu) ** (-(nu + 1) / 2)
+
+    ps = (0.5 + 1e-12, 0.5 + 1e-9, 0.51, 0.6, 0.74, 0.76, 0.9, 0.975, 0.9995, 0.99995, 1 - 1e-7, 1 - 1e-10, 1 - 1e-13)
+    xs = (1e-8, 0.01, 0.3, 0.67, 1.0, 2.0, 3.3, 5.0, 12.0, 100.0, 1e4, 1e8, 1e150)
+    with mpmath.workdps(40):
+        for df in range(1, FLOAT_DF + 2):
+            for p in ps:
+                x = student_t_quantile(p, df)
+                error = (tail(x, df) - (1 - mpmath.mpf(p))) / density(x, df) / x
+                assert abs(error) <= 1e-14, (df, p, float(error))
+            for x in xs:
+                exact = tail(x, df)
+                if exact > 1e-300:
+                    assert abs(student_t_sf(x, df) - exact) <= 1e-13 * exact, (df, x)
+                assert abs(student_t_sf(-x, df) - (1 - exact)) <= 1e-13 * (1 - exact), (df, -x)
+            assert student_t_sf(0.0, df) == 0.5
 
 
 def test_the_cap_scales_with_a_checks_own_target(monkeypatch):
