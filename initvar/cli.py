@@ -443,10 +443,12 @@ def main(argv=None, *, derived_cache: bool = False) -> int:
 
 
 def _main(argv, derived_cache: bool) -> int:
+    pinned = process.single_threaded_blas()
+    from montecarlo import executor
     from montecarlo.executor import SchedulerError
     from montecarlo.writer import OutputError
 
-    process.single_threaded_blas()
+    executor.BLAS_PINNED = executor.BLAS_PINNED or pinned
     try:
         process.check_environment()
         argv = _with_command(list(sys.argv[1:] if argv is None else argv))

@@ -79,10 +79,23 @@ def forget_caught_interrupts():
     eval("None", {})  # a fixed constant, never user text
 
 
-def single_threaded_blas():
-    """One BLAS thread per process (set before NumPy loads): results must not depend on threads."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+#: The thread-count variables of the BLAS libraries NumPy may be built with (OpenBLAS, OpenMP, MKL, BLIS, Accelerate).
+BLAS_THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
+def single_threaded_blas() -> bool:
+    """One BLAS thread per process (set before NumPy loads): results must not depend on threads. True when
+    that holds from the environment alone: NumPy not loaded yet and every variable 1 (a user's own value is
+    kept, and the workers then limit their threads themselves)."""
+    for var in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(var, "1")
+    return "numpy" not in sys.modules and all(os.environ[var] == "1" for var in BLAS_THREAD_VARIABLES)
 
 
 def check_environment():

@@ -63,6 +63,12 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+#: True when the caller loaded NumPy with one BLAS thread by the environment (the command line does:
+#: ``initvar.process.single_threaded_blas``): the forked workers inherit that, and skip threadpoolctl's
+#: inspection of every loaded library (a sixth of a one-check run's pool start).
+BLAS_PINNED = False
+
+
 def _one_blas_thread():
     # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
     # results, must not depend on the number of workers.
@@ -80,7 +86,8 @@ def _init_worker(parent_pid: int):
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     die_with_parent(parent_pid)
-    _one_blas_thread()
+    if not BLAS_PINNED:
+        _one_blas_thread()
 
 
 def _stop_pool(pool) -> None:

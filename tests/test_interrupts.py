@@ -40,7 +40,7 @@ if WHERE == "set-up":  # before the handlers are installed, before the commands'
 
     def single_threaded_blas():
         ctrl_c_here()
-        _blas()
+        return _blas()
 
     process.single_threaded_blas = single_threaded_blas
 else:

@@ -259,3 +259,39 @@ def test_temporary_folder_of_a_killed_run_is_removed_by_the_next(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+_BLAS_PROBE = """
+from initvar import process
+
+pinned = process.single_threaded_blas()
+import numpy  # noqa: E402,F401
+from threadpoolctl import threadpool_info  # noqa: E402
+
+from montecarlo import executor  # noqa: E402
+
+executor.BLAS_PINNED = pinned
+
+
+def threads(_):
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+seen = []
+executor._run_pool(threads, range(4), 2, seen.append)
+print(pinned, threads(0), sorted(set(seen)))
+"""
+
+
+@pytest.mark.parametrize("user_value, expected", [(None, "True 1 [1]"), ("2", "False 2 [1]")])
+def test_pool_workers_run_one_blas_thread(user_value, expected):
+    """The workers compute with one BLAS thread, whether the environment already gave NumPy one (they then skip
+    threadpoolctl) or the user asked for more (kept in the main process; the workers limit themselves)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_NUM_THREADS", "_MAXIMUM_THREADS"))}
+    if user_value is not None:
+        env["OPENBLAS_NUM_THREADS"] = user_value
+    proc = subprocess.run(
+        [sys.executable, "-c", _BLAS_PROBE], env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == expected
