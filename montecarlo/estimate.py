@@ -53,7 +53,7 @@ def _t_split(x: float, df: int) -> tuple[float, float]:
     """(P(|T| <= x), P(|T| > x)) for x >= 0 and df <= FLOAT_DF, in float64, each to a few units in the last
     place of its own size.
 
-    With c = df / (df + x^2), s = x / sqrt(df + x^2) and a_j the terms of the binomial series of
+    With c = df / (df + x^2) = cos(theta)^2, s = x / sqrt(df + x^2) = sin(theta) and a_j the terms of the binomial series of
     (1 - c)^(-1/2) = 1/s (a_0 = 1, a_j = a_{j-1} c (2j - 1) / (2j)), an even df = 2m gives
     P(|T| <= x) = s (a_0 + ... + a_{m-1}) (Abramowitz and Stegun 26.7.3), so P(|T| > x) is s times the
     series' remainder from a_m. An odd df = 2m + 1 gives, with b_j = b_{j-1} c 2j / (2j + 1) (b_0 = 1),
@@ -64,9 +64,16 @@ def _t_split(x: float, df: int) -> tuple[float, float]:
     elsewhere the remainder is summed until its terms no longer change it (a ratio of at most c < 1 per
     term), and P(|T| <= x) is one minus it."""
     nu = float(df)
-    r2 = nu + x * x
-    c = nu / r2
-    s = x / math.sqrt(r2)
+    root = math.sqrt(nu)
+    if x < 1e150:
+        r = math.sqrt(nu + x * x)
+        s, cos = x / r, root / r
+        c = nu / (nu + x * x)
+    else:  # in terms of t = sqrt(df) / x, so that x^2 does not overflow (x up to infinity)
+        t = root / x
+        h = math.sqrt(1 + t * t)
+        s, cos = 1 / h, t / h
+        c = t * t / (1 + t * t)
     odd = df % 2 == 1
     m = (df - 1) // 2 if odd else df // 2
     term, head = 1.0, 0.0
@@ -74,8 +81,7 @@ def _t_split(x: float, df: int) -> tuple[float, float]:
         head += term
         term *= c * ((2 * j + 2) / (2 * j + 3) if odd else (2 * j + 1) / (2 * j + 2))
     if odd:
-        cos = math.sqrt(nu / r2)
-        inside = (2 / math.pi) * (math.atan2(x, math.sqrt(nu)) + s * cos * head)
+        inside = (2 / math.pi) * (math.atan2(x, root) + s * cos * head)
         scale = (2 / math.pi) * s * cos
     else:
         inside = s * head

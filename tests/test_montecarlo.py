@@ -1,5 +1,7 @@
 """Statistical tests: fixed seeds, tolerances from the estimator's own standard error, negative controls."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -266,7 +268,7 @@ def test_student_t_finite_forms_agree_with_40_digits_at_every_df_they_serve():
         return norm * (1 + mpmath.mpf(x) ** 2 / nu) ** (-(nu + 1) / 2)
 
     ps = (0.5 + 1e-12, 0.5 + 1e-9, 0.51, 0.6, 0.74, 0.76, 0.9, 0.975, 0.9995, 0.99995, 1 - 1e-7, 1 - 1e-10, 1 - 1e-13)
-    xs = (1e-8, 0.01, 0.3, 0.67, 1.0, 2.0, 3.3, 5.0, 12.0, 100.0, 1e4, 1e8, 1e150)
+    xs = (1e-8, 0.01, 0.3, 0.67, 1.0, 2.0, 3.3, 5.0, 12.0, 100.0, 1e4, 1e8, 1e150, 1e200, 1e300)
     with mpmath.workdps(40):
         for df in range(1, FLOAT_DF + 2):
             for p in ps:
@@ -279,6 +281,7 @@ def test_student_t_finite_forms_agree_with_40_digits_at_every_df_they_serve():
                     assert abs(student_t_sf(x, df) - exact) <= 1e-13 * exact, (df, x)
                 assert abs(student_t_sf(-x, df) - (1 - exact)) <= 1e-13 * (1 - exact), (df, -x)
             assert student_t_sf(0.0, df) == 0.5
+            assert student_t_sf(math.inf, df) == 0.0 and student_t_sf(-math.inf, df) == 1.0
 
 
 def test_the_cap_scales_with_a_checks_own_target(monkeypatch):
