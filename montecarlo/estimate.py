@@ -191,6 +191,8 @@ def student_t_quantile(p: float, df: int) -> float:
 def student_t_sf(x: float, df: int) -> float:
     """P(T > x) for Student's t with ``df`` degrees of freedom (as ``scipy.stats.t.sf``): float64 finite forms
     up to FLOAT_DF degrees of freedom, mpmath above."""
+    if df < 1:
+        raise ValueError(f"student_t_sf needs df >= 1, got df={df}")
     if df <= FLOAT_DF:
         value = _t_split(abs(float(x)), df)[1] / 2
         return value if x >= 0 else 1.0 - value

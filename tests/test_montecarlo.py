@@ -247,6 +247,8 @@ def test_student_t_functions_agree_with_scipy(df):
         assert student_t_sf(x, df) == pytest.approx(float(stdtr(df, -x)), rel=1e-12, abs=1e-300)
     with pytest.raises(ValueError):
         student_t_quantile(0.4, df)
+    with pytest.raises(ValueError):
+        student_t_sf(1.0, 0)
 
 
 def test_student_t_finite_forms_agree_with_40_digits_at_every_df_they_serve():
