@@ -17,6 +17,7 @@ files each result under its task, gets the same bytes whoever ran it and in what
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -366,6 +367,36 @@ def _reason(exc) -> str:
 INSTALL_HINT = "pip install 'initvar[dask]' (in a checkout: pip install -e '.[dask]')"
 
 
+@contextlib.contextmanager
+def _stop_signals_deferred():
+    """While a local Dask cluster starts: Ctrl-C, SIGTERM or SIGHUP is noted (the list it yields becomes
+    non-empty) and acted on once the cluster exists, so that it is closed like any other. Raised in the
+    middle of its start, the KeyboardInterrupt would leave a half-started cluster that Dask's own exit
+    handler fails to close, with a traceback. A second signal stops at once. Outside the main thread,
+    where handlers cannot be set, nothing is deferred."""
+    import threading
+
+    stopped = []
+    if threading.current_thread() is not threading.main_thread():
+        yield stopped
+        return
+
+    def note(signum, frame):
+        if stopped:
+            raise KeyboardInterrupt
+        stopped.append(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig, handler in previous.items():
+        if handler not in (signal.SIG_IGN, None):  # a signal ignored on purpose (nohup) stays ignored
+            signal.signal(sig, note)
+    try:
+        yield stopped
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, fingerprint=None) -> DaskExecutor:
     """A :class:`DaskExecutor` on ``spec`` (see :func:`parse_scheduler`): a new local cluster of N
     worker processes (one thread each), or the scheduler at an address, reached within ``timeout``
@@ -384,7 +415,7 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, fingerprint=None) ->
 
         # Dask's statistical profiler samples every task's stack every 10 ms: measured here, it costs
         # the replications a tenth of their CPU time. Not needed (workers of this cluster only).
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        with _stop_signals_deferred() as stopped, dask.config.set({"distributed.worker.profile.enabled": False}):
             cluster = distributed.LocalCluster(
                 n_workers=value,
                 threads_per_worker=1,
@@ -392,7 +423,11 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, fingerprint=None) ->
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
             )
-        return DaskExecutor(distributed.Client(cluster), cluster, cluster.scheduler_address)
+            executor = DaskExecutor(distributed.Client(cluster), cluster, cluster.scheduler_address)
+        if stopped:
+            executor.close(fast=True)
+            raise KeyboardInterrupt
+        return executor
     quiet = logging.getLogger("distributed")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # one line of ours, not the client's retry log

@@ -184,6 +184,35 @@ def test_local_cluster_gives_the_local_pools_bytes(env, local_bytes, tmp_path):
     assert _outputs(out) == local_bytes
 
 
+#: Runs the CLI with a Ctrl-C (SIGINT) arriving while the local cluster starts: 0.3 s into its construction.
+CTRL_C_WHILE_THE_CLUSTER_STARTS = """
+import os, signal, sys, threading
+import distributed
+
+class Interrupted(distributed.LocalCluster):
+    def __init__(self, *args, **kwargs):
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        super().__init__(*args, **kwargs)
+
+distributed.LocalCluster = Interrupted
+from initvar.cli import run
+sys.argv = ["initvar", *sys.argv[1:]]
+run()
+"""
+
+
+def test_ctrl_c_while_the_local_cluster_starts_is_one_line(env, tmp_path):
+    """The cluster is closed like any other once it has started (Dask's own exit handler fails on a half-started
+    one, with a traceback): exit 130, the one line, nothing written."""
+    _require_dask()
+    out = tmp_path / "out"
+    done = _verify(env, out, "--scheduler", "local-cluster:2", code=CTRL_C_WHILE_THE_CLUSTER_STARTS, timeout=120)
+    assert done.returncode == 130, done.stderr[-3000:]
+    assert done.stderr == "initvar: interrupted; every output file is either as it was before or complete\n"
+    assert not out.exists() or list(out.iterdir()) == []
+    assert done.stdout == ""
+
+
 def test_a_worker_killed_mid_run_loses_nothing(env, local_bytes, tmp_path):
     """A run on a cluster reached by address; once a worker holds one of the run's tasks, it is killed
     outright. The scheduler reruns its tasks on the other worker (the nanny restarts it): same bytes."""
