@@ -5,6 +5,7 @@ reaches by address lives in its own process, so this process starts no Dask thre
 without Dask, except when INITVAR_REQUIRE_DASK=1 (CI), where a missing Dask fails them."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -211,6 +212,27 @@ def test_ctrl_c_while_the_local_cluster_starts_is_one_line(env, tmp_path):
     assert done.stderr == "initvar: interrupted; every output file is either as it was before or complete\n"
     assert not out.exists() or list(out.iterdir()) == []
     assert done.stdout == ""
+
+
+def test_ctrl_c_during_a_local_cluster_run_is_one_line(env, tmp_path):
+    """Ctrl-C a few seconds into a run on a local cluster (starting or computing): exit 130 and only the run's own
+    line, none of the messages of the connections that stopping the workers breaks, nothing written."""
+    _require_dask()
+    out = tmp_path / "out"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "initvar.cli", "verify", "--only", PATTERN, "--samples", "200000000"]
+        + ["--out", str(out), "--scheduler", "local-cluster:2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(5)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err[-3000:]
+    assert len(err.splitlines()) == 1 and err.startswith("initvar: interrupted"), err[-3000:]
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 def test_a_worker_killed_mid_run_loses_nothing(env, local_bytes, tmp_path):
