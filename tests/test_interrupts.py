@@ -61,18 +61,23 @@ run()
 '''
 
 
-@pytest.mark.parametrize("where", ["string exec", "finalizer", "set-up"])
-def test_ctrl_c_during_start_up_exits_130_with_one_line(tmp_path, where):
+def _run_with_ctrl_c(tmp_path, where, *argv):
+    """``initvar argv`` under ``python -m``, with a SIGINT delivered ``where`` (see DRIVER)."""
     (tmp_path / "ctrl_c_driver.py").write_text(DRIVER)
-    env = dict(os.environ, CTRL_C_WHERE=where, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-m", "ctrl_c_driver", "derive", "--list"],
+    env = dict(os.environ, CTRL_C_WHERE=where, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    return subprocess.run(
+        [sys.executable, "-m", "ctrl_c_driver", *argv],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+@pytest.mark.parametrize("where", ["string exec", "finalizer", "set-up"])
+def test_ctrl_c_during_start_up_exits_130_with_one_line(tmp_path, where):
+    proc = _run_with_ctrl_c(tmp_path, where, "derive", "--list")
     assert proc.returncode == 130, (proc.returncode, proc.stderr[-2000:])
     assert proc.stderr == INTERRUPTED
     if where != "finalizer":  # raised where it arrived: the command did not go on to list the derivations
@@ -83,17 +88,8 @@ def test_ctrl_c_during_start_up_exits_130_with_one_line(tmp_path, where):
 
 def test_ctrl_c_lost_in_a_finalizer_stops_the_main_job_at_its_next_step(tmp_path):
     """The lost Ctrl-C is kept and acted on at the main job's next step, before anything is written."""
-    (tmp_path / "ctrl_c_driver.py").write_text(DRIVER)
     out = tmp_path / "out"
-    env = dict(os.environ, CTRL_C_WHERE="finalizer", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [sys.executable, "-m", "ctrl_c_driver", "all", "--out", str(out), "--samples", "1000"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _run_with_ctrl_c(tmp_path, "finalizer", "all", "--out", str(out), "--samples", "1000")
     assert proc.returncode == 130, (proc.returncode, proc.stderr[-2000:])
     assert proc.stderr.endswith(INTERRUPTED), proc.stderr[-2000:]
     assert "Exception ignored" not in proc.stderr
