@@ -76,10 +76,14 @@ def _t_split(x: float, df: int) -> tuple[float, float]:
         c = t * t / (1 + t * t)
     odd = df % 2 == 1
     m = (df - 1) // 2 if odd else df // 2
+
+    def ratio(j):  # term j + 1 over term j, over c: (2j + 2) / (2j + 3) for odd df, (2j + 1) / (2j + 2) for even
+        return (2 * j + 2) / (2 * j + 3) if odd else (2 * j + 1) / (2 * j + 2)
+
     term, head = 1.0, 0.0
     for j in range(m):
         head += term
-        term *= c * ((2 * j + 2) / (2 * j + 3) if odd else (2 * j + 1) / (2 * j + 2))
+        term *= c * ratio(j)
     if odd:
         inside = (2 / math.pi) * (math.atan2(x, root) + s * cos * head)
         scale = (2 / math.pi) * s * cos
@@ -94,8 +98,14 @@ def _t_split(x: float, df: int) -> tuple[float, float]:
         tail += term
         if tail == previous:
             return 1.0 - scale * tail, scale * tail
-        term *= c * ((2 * j + 2) / (2 * j + 3) if odd else (2 * j + 1) / (2 * j + 2))
+        term *= c * ratio(j)
         j += 1
+
+
+def _cornish_fisher(p: float, df: int) -> float:
+    """The start of both quantile searches: the normal quantile corrected to order 1/df^2."""
+    z = NormalDist().inv_cdf(p)
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
 def _t_density(x: float, df: int) -> float:
@@ -122,8 +132,7 @@ def _t_quantile_float(p: float, df: int) -> float:
         inside, outside = _t_split(x, df)
         return (2 * p - 1) - inside if centre else outside - 2 * upper
 
-    z = NormalDist().inv_cdf(p)
-    x = z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    x = _cornish_fisher(p, df)
     low, high = 0.0, max(x, 1.0)
     while excess(high) > 0:
         low, high = high, 2 * high
@@ -178,8 +187,7 @@ def student_t_quantile(p: float, df: int) -> float:
             def side(x):
                 return _t_tail(x, nu)
 
-        z = NormalDist().inv_cdf(p)
-        start = mpmath.mpf(z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2))
+        start = mpmath.mpf(_cornish_fisher(p, df))
         # in units of the start and relative to the target, so that findroot's tolerances fit any p
         u = mpmath.findroot(lambda u: side(u * start) / target - 1, (mpmath.mpf(1), mpmath.mpf("1.001")))
         root = u * start

@@ -394,10 +394,11 @@ def _stop_signals_deferred():
             raise KeyboardInterrupt
         stopped.append(signum)
 
+    # a signal ignored on purpose (nohup) stays ignored; one whose handler Python did not set is left alone
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig, handler in previous.items():
-        if handler not in (signal.SIG_IGN, None):  # a signal ignored on purpose (nohup) stays ignored
-            signal.signal(sig, note)
+    previous = {sig: handler for sig, handler in previous.items() if handler not in (signal.SIG_IGN, None)}
+    for sig in previous:
+        signal.signal(sig, note)
     try:
         yield stopped
     finally:
