@@ -445,7 +445,7 @@ def main(argv=None, *, derived_cache: bool = False) -> int:
 def _main(argv, derived_cache: bool) -> int:
     pinned = process.single_threaded_blas()
     from montecarlo import executor
-    from montecarlo.executor import SchedulerError
+    from montecarlo.executor import SchedulerError, WorkerDied
     from montecarlo.writer import OutputError
 
     executor.BLAS_PINNED = executor.BLAS_PINNED or pinned
@@ -461,7 +461,8 @@ def _main(argv, derived_cache: bool) -> int:
     except OutputError as exc:
         print(f"initvar: {exc}", file=sys.stderr)
         return 2
-    except SchedulerError as exc:  # a Dask cluster lost mid-run: one line, the outputs as they were
+    except (SchedulerError, WorkerDied) as exc:  # a Dask cluster or a local worker lost mid-run: one line, the
+        # outputs as they were
         print(f"initvar: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # any other input/output failure: one line, exit 2
@@ -484,7 +485,7 @@ def run() -> None:
     code = main(derived_cache=True)
     process.ignore_late_signals()
     process.forget_caught_interrupts()
-    sys.exit(code)
+    process.exit_now(code)
 
 
 if __name__ == "__main__":

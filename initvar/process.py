@@ -79,6 +79,27 @@ def forget_caught_interrupts():
     eval("None", {})  # a fixed constant, never user text
 
 
+def exit_now(code: int):
+    """End the process with ``code`` once the exit handlers have run and the standard streams are flushed,
+    without the interpreter's object-by-object teardown, which nothing initvar writes depends on (every output is
+    written, synced and renamed before ``main`` returns) and which takes a one-check run 20 to 60 ms, a tenth of
+    it. Falls back to ``sys.exit`` while another thread runs (the interpreter joins it) or when a stream cannot
+    be flushed (a closed pipe: Python reports it as it always has)."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what was registered to run at exit (a library's clean-up) runs, once
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
+
+
 #: The thread-count variables of the BLAS libraries NumPy may be built with (OpenBLAS, OpenMP, MKL, BLIS, Accelerate).
 BLAS_THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",

@@ -218,11 +218,12 @@ def _forward_checks():
                     unit=unit,
                 )
 
-            # --precision's unit: an eighth of the inputs through an eighth of the matrices (1/64 of a
-            # replication): its spread is about 0.7% of the theory at n = 512, so that a 16-unit pilot
-            # (a quarter of a replication) does not already reach far below a 1% half-width.
+            # --precision's unit: an eighth of the inputs through a sixteenth of the matrices (1/128 of a
+            # replication): its spread is 0.7% to 1.4% of the theory at n = 512 (rademacher to laplace), so
+            # that a 16-unit pilot (an eighth of a replication) reaches about a 1% half-width, and the stage
+            # sized from it stops just under what was asked rather than far below it.
             ident = f"forward-variance/{dist}/n{n}"
-            unit = check(f"{ident}@unit", batch // 8, layers // 8, 64 * reps[dist])
+            unit = check(f"{ident}@unit", batch // 8, layers // 16, 128 * reps[dist])
             out.append(check(ident, batch, layers, reps[dist], unit))
     n = 256
     var_w = th.forward_keeping_variance(n, th.activation_factor("relu"))  # He's 2/n, from the forward law

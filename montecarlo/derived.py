@@ -44,18 +44,29 @@ def source_key(roots: tuple[Path, ...] | None = None) -> str:
     ``roots``), the versions of Python and the numerical libraries, and the activations registered
     in this process (``built-in`` while they are derive/'s own). Reads files; imports neither SymPy
     nor derive/."""
-    import importlib.util
+    digest = (_own_sources() if roots is None else _sources(roots)).copy()
+    digest.update(repr((_library_versions(), registered_activations())).encode())
+    return digest.hexdigest()[:40]
 
-    if roots is None:
-        roots = tuple(Path(next(iter(importlib.util.find_spec(p).submodule_search_locations))) for p in _PACKAGES)
+
+def _sources(roots: tuple[Path, ...]):
+    """A running SHA-256 of every ``*.py`` below ``roots``: names and contents."""
     digest = hashlib.sha256()
     for root in roots:
         for path in sorted(root.rglob("*.py")):
             digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
             digest.update(path.read_bytes())
             digest.update(b"\0")
-    digest.update(repr((_library_versions(), registered_activations())).encode())
-    return digest.hexdigest()[:40]
+    return digest
+
+
+@functools.cache
+def _own_sources():
+    """:func:`_sources` of derive/ and montecarlo/, read once per process: the code a process runs is the
+    code it imported, whatever is edited on disk meanwhile (and a run asks for the key several times)."""
+    import importlib.util
+
+    return _sources(tuple(Path(next(iter(importlib.util.find_spec(p).submodule_search_locations))) for p in _PACKAGES))
 
 
 @functools.cache

@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import pickle
 import signal
+import struct
 import sys
 import time
 
@@ -91,64 +93,228 @@ def _init_worker(parent_pid: int):
         _one_blas_thread()
 
 
-def _stop_pool(pool) -> None:
-    """Kill the workers now (they hold no output) and let the pool go without waiting for them."""
-    if pool is None:
-        return
-    workers = list((getattr(pool, "_processes", None) or {}).values())
+class WorkerDied(RuntimeError):
+    """A local worker process ended while it held tasks (killed from outside, or out of memory)."""
+
+
+_HEADER = struct.Struct("<Q")  # the byte length of each pickled message on a worker's pipes
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``, or None at end of file before the first byte (a closed pipe)."""
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            if left == size:
+                return None
+            raise EOFError("a message cut short")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(fd: int):
+    """The next pickled message on ``fd``, or None when the writer has closed it."""
+    header = _read_exact(fd, _HEADER.size)
+    if header is None:
+        return None
+    body = _read_exact(fd, _HEADER.unpack(header)[0])
+    if body is None:
+        raise EOFError("a message cut short")
+    return pickle.loads(body)
+
+
+def _pack(message) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _failure(exc: BaseException):
+    """A worker's exception as it can be sent: the exception itself, with the worker's traceback as a note
+    (or, when it cannot be pickled, a RuntimeError that names it)."""
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    try:
+        exc.add_note(f"(raised in a worker process)\n{text}")
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"a worker process failed:\n{text}")
+
+
+def _serve(fn, tasks_in: int, results_out: int, parent_pid: int) -> None:
+    """A forked worker's life: ``fn`` on each task read from ``tasks_in``, each result (or exception) written to
+    ``results_out``, until the parent closes ``tasks_in``. Never returns: the parent's exit handlers, buffers and
+    finalizers are not the worker's to run."""
+    code = 0
+    try:
+        _init_worker(parent_pid)
+        while (task := _receive(tasks_in)) is not None:
+            try:
+                reply = (True, fn(task))
+            except BaseException as exc:  # noqa: BLE001 -- handed to the parent, which raises it
+                reply = (False, _failure(exc))
+            try:
+                data = _pack(reply)
+            except Exception as exc:  # a result that cannot be pickled
+                data = _pack((False, _failure(exc)))
+            _write(results_out, data)
+    except BaseException:  # noqa: BLE001 -- a broken pipe: the parent is gone or stopping this worker
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class _Worker:
+    """The parent's end of one forked worker: its pid, the pipe its tasks go down, the pipe its results come
+    up, and how many of its tasks are in flight."""
+
+    def __init__(self, pid: int, tasks_out: int, results_in: int):
+        self.pid, self.tasks_out, self.results_in, self.pending = pid, tasks_out, results_in, 0
+        self.status = None
+
+    def close(self) -> None:
+        for fd in (self.tasks_out, self.results_in):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.tasks_out = self.results_in = -1
+
+    def reap(self, *, kill: bool) -> None:
+        if self.status is not None:
+            return
+        if kill:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError, OSError):
+            self.status = os.waitpid(self.pid, 0)[1]
+
+
+def _fork_workers(fn, jobs: int) -> list[_Worker]:
+    """Fork ``jobs`` workers serving ``fn``. Each closes every pipe end that is not its own, so that a
+    worker sees the end of its tasks when the parent closes their pipe, whoever else was forked after it."""
+    parent = os.getpid()
+    for stream in (sys.stdout, sys.stderr):  # what the parent printed is not printed again by a worker
+        with contextlib.suppress(Exception):
+            stream.flush()
+    workers: list[_Worker] = []
+    try:
+        for _ in range(jobs):
+            tasks_in, tasks_out = os.pipe()
+            results_in, results_out = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker
+                try:
+                    for fd in (tasks_out, results_in, *(f for w in workers for f in (w.tasks_out, w.results_in))):
+                        os.close(fd)
+                finally:
+                    _serve(fn, tasks_in, results_out, parent)
+            os.close(tasks_in)
+            os.close(results_out)
+            workers.append(_Worker(pid, tasks_out, results_in))
+    except BaseException:
+        _stop_workers(workers, kill=True)
+        raise
+    return workers
+
+
+def _stop_workers(workers, *, kill: bool) -> None:
+    """Close the pipes to ``workers`` (which then exit) and wait for them; ``kill``: kill them first (they hold
+    no output)."""
     for worker in workers:
-        try:
-            worker.kill()
-        except (OSError, ValueError, AttributeError):
-            pass
-    pool.shutdown(wait=False, cancel_futures=True)
+        if kill:
+            worker.reap(kill=True)
+        worker.close()
     for worker in workers:
+        worker.reap(kill=False)
+
+
+def _describe_exit(status) -> str:
+    if status is not None and os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
         try:
-            worker.join(timeout=1)
-        except (OSError, ValueError, AssertionError, AttributeError):
-            pass
+            return f"was killed by {signal.Signals(sig).name}"
+        except ValueError:
+            return f"was killed by signal {sig}"
+    if status is not None and os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return "ended"
 
 
 def _run_pool(fn, tasks, jobs: int, take) -> None:
-    """Run ``fn`` on each of ``tasks`` (an iterator) on ``jobs`` forked workers, at most ``WINDOW *
-    jobs`` in flight, handing each result to ``take``; on any interruption kill the workers and re-raise."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    """Run ``fn`` on each of ``tasks`` (an iterator) on ``jobs`` forked workers, at most ``WINDOW`` in flight
+    per worker, handing each result to ``take``; on any interruption kill the workers and re-raise.
+
+    The workers are plain forks talking pickles over pipes: ``fn`` and what it refers to are inherited, not
+    sent, and nothing beyond the standard library's core is imported (a one-check run spends less time
+    starting its workers than ``multiprocessing`` would take to import)."""
+    import selectors
 
     tasks = iter(tasks)
-    limit = max(1, WINDOW * jobs)
-    pending = set()
-    pool = None
-    # fork: workers inherit the checked derivations instead of rebuilding them. Ctrl-C or SIGTERM
-    # arriving while a worker is forked would be inherited as a pending Python signal and run the
-    # parent's handler inside the child: block them until the workers exist (the first submit forks
-    # every worker) and have ignored them.
+    workers: list[_Worker] = []
+    # Ctrl-C or SIGTERM arriving while a worker is forked would be inherited as a pending Python signal and
+    # run the parent's handler inside the child: block them until the workers exist and have ignored them.
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         try:
-            pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                initializer=_init_worker,
-                initargs=(os.getpid(),),
-                mp_context=multiprocessing.get_context("fork"),
-            )
-            first = next(tasks, None)
-            if first is not None:
-                pending.add(pool.submit(fn, first))
+            workers = _fork_workers(fn, jobs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        while True:
-            for task in itertools.islice(tasks, limit - len(pending)):
-                pending.add(pool.submit(fn, task))
-            if not pending:
-                break
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                take(future.result())
+        with selectors.DefaultSelector() as selector:
+            for worker in workers:
+                selector.register(worker.results_in, selectors.EVENT_READ, worker)
+            in_flight, exhausted = 0, False
+            while True:
+                # top up: each new task to the worker with the fewest in flight (round robin at the start)
+                while not exhausted and in_flight < WINDOW * len(workers):
+                    task = next(tasks, _END)
+                    if task is _END:
+                        exhausted = True
+                        break
+                    worker = min(workers, key=lambda w: w.pending)
+                    try:
+                        _write(worker.tasks_out, _pack(task))
+                    except BrokenPipeError:
+                        _lost(worker)
+                    worker.pending += 1
+                    in_flight += 1
+                if not in_flight:
+                    break
+                for key, _ in selector.select():
+                    worker = key.data
+                    message = _receive(worker.results_in)
+                    if message is None:
+                        _lost(worker)
+                    worker.pending -= 1
+                    in_flight -= 1
+                    ok, value = message
+                    if not ok:
+                        raise value
+                    take(value)
     except BaseException:
-        _stop_pool(pool)
+        _stop_workers(workers, kill=True)
         raise
-    pool.shutdown()
+    _stop_workers(workers, kill=False)
+
+
+_END = object()
+
+
+def _lost(worker: _Worker) -> None:
+    """Raise :class:`WorkerDied` for ``worker``, whose pipe closed while it held tasks."""
+    worker.reap(kill=False)
+    killed = (
+        worker.status is not None and os.WIFSIGNALED(worker.status) and os.WTERMSIG(worker.status) == signal.SIGKILL
+    )
+    hint = " (the system may have run out of memory)" if killed else ""
+    raise WorkerDied(f"a worker process {_describe_exit(worker.status)} during the run{hint}")
 
 
 class LocalPool:

@@ -266,3 +266,32 @@ def test_bad_source_date_epoch(monkeypatch, capsys, tmp_path):
     code, _, err = run_main(["derive", "--out", str(tmp_path / "o")], capsys)
     assert_usage_error(code, err)
     assert not (tmp_path / "o").exists()
+
+
+_EXIT_PROBE = """
+import atexit, sys, threading, time
+from initvar import process
+
+atexit.register(lambda: print("exit handler ran", flush=True))
+if sys.argv[1] == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+sys.stdout.write("unflushed, no newline")
+process.exit_now(int(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("mode", ["alone", "thread"])
+def test_the_fast_exit_runs_exit_handlers_flushes_and_keeps_the_status(mode):
+    """The console script ends without the interpreter's teardown, but its exit handlers run (once), what it
+    printed reaches the pipe, the status is the one given, and a thread still running is waited for."""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE, mode, "7"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 7, proc.stderr
+    expected = "unflushed, no newline" + ("thread finished\n" if mode == "thread" else "") + "exit handler ran\n"
+    assert proc.stdout == expected and proc.stderr == ""

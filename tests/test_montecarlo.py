@@ -174,8 +174,8 @@ def test_precision_stops_near_the_requested_half_width(precision):
     target)^2), so h = t_{R-1} s_R / sqrt(R) >= target (t_{R-1} / t_{k-1}) (s_R / s_k) sqrt(1 - 1/R); the
     quantile ratio is at least z / t_15 (0.81, computed below), so h < target/2 needs s_k > 1.6 s_R, an
     overestimate of the spread by 60% with >= 15 degrees of freedom (probability ~6e-4, computed below).
-    When the pilot alone meets the target, h is its own half-width: the check's --precision unit (1/64 of
-    a replication) is sized so that a 16-unit pilot reaches about 0.7%, above 1%/2. The old unit (a whole
+    When the pilot alone meets the target, h is its own half-width: the check's --precision unit (1/128 of
+    a replication) is sized so that a 16-unit pilot reaches about 1%, above 1%/2. The first unit (a whole
     replication, 0.19% at 1% asked) fails this test."""
     (check,) = [c for c in verify.select("forward-variance/normal/n512") if c.id == "forward-variance/normal/n512"]
     z = stats.norm.ppf(0.5 + verify.CONFIDENCE / 2)

@@ -295,3 +295,80 @@ def test_pool_workers_run_one_blas_thread(user_value, expected):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == expected
+
+
+def test_a_worker_killed_mid_run_is_one_line_and_exit_2(env, tmp_path):
+    """A worker killed from outside (as the kernel's out-of-memory killer would) ends the run with one line
+    naming what happened, exit 2, the other worker gone and the output folder as it was."""
+    out = tmp_path / "out"
+    proc = _start(env, out, 10_000 * DEFAULT_SAMPLES)
+    workers = []
+    try:
+        workers = _wait_until_computing(proc)
+        if not workers:
+            pytest.skip("one usable CPU: no worker processes")
+        time.sleep(0.3)
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert lines[0].startswith("initvar: a worker process was killed by SIGKILL during the run"), lines[0]
+        time.sleep(0.5)
+        assert [pid for pid in workers if _alive(pid)] == []
+        assert not out.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+_POOL_PROBE = """
+import os, sys
+from montecarlo import executor
+
+def work(task):
+    kind, value = task
+    if kind == "raise":
+        raise ValueError(f"bad value {value}")
+    if kind == "exit":
+        os._exit(3)
+    return value * value
+
+sys.stdout.write("printed once by the parent, not flushed before the workers fork\\n")
+seen = []
+executor._run_pool(work, (("square", v) for v in range(200)), 2, seen.append)
+assert sorted(seen) == [v * v for v in range(200)], seen
+for kind in ("raise", "exit"):
+    try:
+        executor._run_pool(work, iter([("square", 1), (kind, 7), ("square", 2)]), 2, seen.append)
+    except ValueError as exc:
+        print("raised", type(exc).__name__, exc, "(raised in a worker process)" in "".join(exc.__notes__))
+    except executor.WorkerDied as exc:
+        print("died", exc)
+children = open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split()
+print("children left", len(children))
+"""
+
+
+def test_the_local_pool_returns_every_result_and_raises_what_a_worker_raised():
+    """The forked pool: every task's result once (200 tasks, two workers); a worker's exception raised
+    in the parent with the worker's traceback as a note; a worker that exits while it holds a task is a
+    WorkerDied naming its status; no worker left behind; the parent's unflushed output printed once."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _POOL_PROBE],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [
+        "printed once by the parent, not flushed before the workers fork",
+        "raised ValueError bad value 7 True",
+        "died a worker process exited with status 3 during the run",
+        "children left 0",
+    ], proc.stdout
