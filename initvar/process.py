@@ -83,12 +83,13 @@ def exit_now(code: int):
     """End the process with ``code`` once the exit handlers have run and the standard streams are flushed,
     without the interpreter's object-by-object teardown, which nothing initvar writes depends on (every output is
     written, synced and renamed before ``main`` returns) and which takes a one-check run 20 to 60 ms, a tenth of
-    it. Falls back to ``sys.exit`` while another thread runs (the interpreter joins it) or when a stream cannot
-    be flushed (a closed pipe: Python reports it as it always has)."""
+    it. Falls back to ``sys.exit`` while another thread runs (the interpreter joins it), under a profiler or a
+    tracer (``python -m cProfile`` writes its profile after the program returns), or when a stream cannot be
+    flushed (a closed pipe: Python reports it as it always has)."""
     import atexit
 
     threading = sys.modules.get("threading")
-    if threading is not None and threading.active_count() > 1:
+    if (threading is not None and threading.active_count() > 1) or sys.getprofile() or sys.gettrace():
         sys.exit(code)
     atexit._run_exitfuncs()  # what was registered to run at exit (a library's clean-up) runs, once
     try:

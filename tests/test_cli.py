@@ -275,15 +275,21 @@ from initvar import process
 atexit.register(lambda: print("exit handler ran", flush=True))
 if sys.argv[1] == "thread":
     threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+if sys.argv[1] == "profiled":
+    sys.setprofile(lambda *args: None)
 sys.stdout.write("unflushed, no newline")
-process.exit_now(int(sys.argv[2]))
+try:
+    process.exit_now(int(sys.argv[2]))
+finally:  # what a profiler runs once the program returns (cProfile writes its profile)
+    print("the caller went on", flush=True)
 """
 
 
-@pytest.mark.parametrize("mode", ["alone", "thread"])
+@pytest.mark.parametrize("mode", ["alone", "thread", "profiled"])
 def test_the_fast_exit_runs_exit_handlers_flushes_and_keeps_the_status(mode):
     """The console script ends without the interpreter's teardown, but its exit handlers run (once), what it
-    printed reaches the pipe, the status is the one given, and a thread still running is waited for."""
+    printed reaches the pipe, the status is the one given; a thread still running is waited for, and under a
+    profiler the exit is the usual one, which lets the caller (the profiler) go on and write."""
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
         [sys.executable, "-c", _EXIT_PROBE, mode, "7"],
@@ -293,5 +299,8 @@ def test_the_fast_exit_runs_exit_handlers_flushes_and_keeps_the_status(mode):
         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 7, proc.stderr
-    expected = "unflushed, no newline" + ("thread finished\n" if mode == "thread" else "") + "exit handler ran\n"
+    went_on = "the caller went on\n" if mode != "alone" else ""
+    expected = (
+        "unflushed, no newline" + went_on + ("thread finished\n" if mode == "thread" else "") + "exit handler ran\n"
+    )
     assert proc.stdout == expected and proc.stderr == ""
