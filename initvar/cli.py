@@ -160,7 +160,10 @@ def _add_verify_options(p):
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; ``only``: fill in the options of that subcommand alone (the others keep their
+    names and help, which is all that parsing a command line of ``only`` needs: a tenth of a one-check run's
+    start-up is otherwise spent describing options it does not use)."""
     parser = _Parser(
         prog="initvar",
         description="Derive the variance laws of weight initialization (SymPy), verify them against "
@@ -174,31 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    d = sub.add_parser(
-        "derive",
-        help="write derivations.tex and derivations/<id>.tex",
-        description="Build and check every derivation and write them as LaTeX.",
-    )
+    for name, (text, description, fill) in _SUBCOMMANDS.items():
+        child = sub.add_parser(name, help=text, description=description)
+        if only is None or only == name:
+            fill(child)
+    return parser
+
+
+def _derive_options(d) -> None:
     _add_out(d)
     d.add_argument("--only", nargs="+", metavar="ID", help="only these derivation ids")
     d.add_argument("--list", action="store_true", help="list derivation ids and exit")
 
-    v = sub.add_parser(
-        "verify",
-        help="Monte Carlo checks of every derived formula",
-        description="Simulate layers and networks, check each derived claim with an honest "
-        "confidence interval, and write results.json, results.csv, results_table.tex.",
-    )
+
+def _verify_options(v) -> None:
     _add_out(v)
     _add_verify_options(v)
     v.add_argument("--only", metavar="PATTERN", help="only checks whose id contains PATTERN (glob allowed)")
     v.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
-    pr = sub.add_parser(
-        "propagate",
-        help="simulate one network and compare per-layer variance with theory",
-        description="Simulate one deep MLP and report per-layer statistics against the theory.",
-    )
+
+def _propagate_options(pr) -> None:
     act = pr.add_mutually_exclusive_group(required=True)
     act.add_argument("--activation", metavar="NAME", help="relu, gelu, tanh, ... (initvar gain --all lists them)")
     act.add_argument(
@@ -226,14 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         "peak is above it is refused with the estimate",
     )
 
-    gn = sub.add_parser(
-        "gain",
-        help="gains of an activation (forward, backward, linear-regime) beside PyTorch's",
-        description="An activation's Gaussian moments at q = 1 and the gains they define: forward "
-        "1/sqrt(E[phi(Z)^2]), backward 1/sqrt(E[phi'(Z)^2]), linear-regime 1/|phi'(0)|, with PyTorch's "
-        "calculate_gain beside them. Exact for positively homogeneous activations, else mpmath quadrature "
-        "(labelled numerical).",
-    )
+
+def _gain_options(gn) -> None:
     gn.add_argument("activation", nargs="?", metavar="ACTIVATION", help="e.g. relu, gelu, tanh, selu, leaky_relu")
     gn.add_argument("--all", action="store_true", help="every known activation, as a table")
     gn.add_argument("--activation-expr", metavar="EXPR", help="a custom activation of x (restricted parser)")
@@ -243,16 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--digits", type=int, default=16, metavar="D", help="significant digits (default 16, max 40)")
     gn.add_argument("--json", action="store_true", help="print JSON")
 
-    mf = sub.add_parser(
-        "meanfield",
-        help="mean-field signal propagation: q*, c*, chi_1, phase, depth scales; --critical: the edge of chaos",
-        description="For a fully connected layer with weights N(0, sigma_w^2/n) and biases N(0, sigma_b^2), at "
-        "infinite width (Poole et al. 2016, Schoenholz et al. 2017): the fixed point q* of the length map and its "
-        "slope, chi_1, the correlation fixed point c*, the phase (ordered, chaotic, critical, exploding) and the "
-        "depth scales xi_q, xi_c. With --critical, the sigma_w^2 of the edge of chaos (chi_1 = 1) for the given "
-        "sigma_b^2, to 30 digits. Exact for ReLU-like activations, else quadrature (labelled numerical). Numbers "
-        "are read as exact decimals.",
-    )
+
+def _meanfield_options(mf) -> None:
     mfa = mf.add_mutually_exclusive_group()
     mfa.add_argument("--activation", metavar="NAME", help="tanh, erf, relu, gelu, ... (initvar gain --all lists them)")
     mfa.add_argument("--activation-expr", metavar="EXPR", help="a custom activation of x (restricted parser)")
@@ -267,25 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mf.add_argument("--json", action="store_true", help="print JSON (numbers as decimal strings)")
 
-    fl = sub.add_parser(
-        "fluctuations",
-        help="the exact finite-width fluctuation ratio of a ReLU network, beside Hanin and Rolnick's bound",
-        description="E||x_L||^4 / (E||x_L||^2)^2 for a ReLU network with Gaussian weights, no biases and a fixed "
-        "input: the exact rational prod (1 + 5/n_l) over the hidden widths (the finite-width-fluctuations "
-        "derivation), beside Hanin and Rolnick's (2018) exp(5 sum 1/n_l).",
-    )
+
+def _fluctuations_options(fl) -> None:
     fl.add_argument("--widths", required=True, metavar="N1,N2,...", help="hidden widths, e.g. 100,100,100")
     fl.add_argument("--json", action="store_true", help="print JSON")
 
-    sw = sub.add_parser(
-        "sweep",
-        help="Monte Carlo of the per-layer length and correlation maps over a (sigma_w^2, sigma_b^2) grid",
-        description="At each grid point, finite networks (weights N(0, sigma_w^2/n), biases N(0, sigma_b^2)) carry "
-        "inputs of first-layer second moment q^1 and pairs of first-layer correlation c^1 through DEPTH layers; the "
-        "per-layer means of (z^l)^2 and of the pairs' cosines, with 99.9%% intervals over the networks, are set "
-        "beside the mean-field q^l and c^l (initvar meanfield). Writes sweep.csv, sweep.json and "
-        "figures/sweep.pdf/.png into --out; byte-identical whatever --jobs or --scheduler.",
-    )
+
+def _sweep_options(sw) -> None:
     sw.add_argument("--activation", required=True, metavar="NAME", help="tanh, erf, relu, ... (initvar gain --all)")
     sw.add_argument("--sigma-w2", required=True, metavar="A:B:N", help="N values from A to B, e.g. 0.5:4:8")
     sw.add_argument("--sigma-b2", default="0:0:1", metavar="C:D:M", help="M values from C to D (default 0:0:1)")
@@ -308,15 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=_out_dir, default=Path("sweep"), metavar="DIR", help="output directory (default sweep/)"
     )
 
-    au = sub.add_parser(
-        "audit",
-        help="sample the real initializers of PyTorch, JAX/Flax and Keras and hold them against the derived laws",
-        description="Call the real initializers and default layers of the installed frameworks (optional extras: "
-        "pip install 'initvar[frameworks]'), estimate Var(w) and E[w] with 99.9% intervals, hold them against "
-        "their documentation and the derived laws (per-layer factor, second moment after 10, 50, 100 layers), and "
-        "confirm the factor in deep networks of each framework's default layers. Writes audit.json, audit.tex and "
-        "figures/audit_depth.pdf/.png in --out.",
-    )
+
+def _audit_options(au) -> None:
     au.add_argument(
         "--framework",
         choices=("torch", "jax", "keras", "all"),
@@ -329,14 +295,80 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"
     )
 
-    for name, text in (
-        ("report", "write report.tex (and report.pdf when pdflatex is found)"),
-        ("all", "the main job: derive, verify, figures, report"),
-    ):
-        r = sub.add_parser(name, help=text, description=text)
-        _add_out(r)
-        _add_verify_options(r)
-    return parser
+
+def _report_options(r) -> None:
+    _add_out(r)
+    _add_verify_options(r)
+
+
+def _described(fill, help: str, description: str | None = None):
+    return help, description or help, fill
+
+
+#: Subcommand -> (help, description, what adds its options), in the order ``initvar --help`` lists them.
+_SUBCOMMANDS = {
+    "derive": _described(
+        _derive_options,
+        help="write derivations.tex and derivations/<id>.tex",
+        description="Build and check every derivation and write them as LaTeX.",
+    ),
+    "verify": _described(
+        _verify_options,
+        help="Monte Carlo checks of every derived formula",
+        description="Simulate layers and networks, check each derived claim with an honest "
+        "confidence interval, and write results.json, results.csv, results_table.tex.",
+    ),
+    "propagate": _described(
+        _propagate_options,
+        help="simulate one network and compare per-layer variance with theory",
+        description="Simulate one deep MLP and report per-layer statistics against the theory.",
+    ),
+    "gain": _described(
+        _gain_options,
+        help="gains of an activation (forward, backward, linear-regime) beside PyTorch's",
+        description="An activation's Gaussian moments at q = 1 and the gains they define: forward "
+        "1/sqrt(E[phi(Z)^2]), backward 1/sqrt(E[phi'(Z)^2]), linear-regime 1/|phi'(0)|, with PyTorch's "
+        "calculate_gain beside them. Exact for positively homogeneous activations, else mpmath quadrature "
+        "(labelled numerical).",
+    ),
+    "meanfield": _described(
+        _meanfield_options,
+        help="mean-field signal propagation: q*, c*, chi_1, phase, depth scales; --critical: the edge of chaos",
+        description="For a fully connected layer with weights N(0, sigma_w^2/n) and biases N(0, sigma_b^2), at "
+        "infinite width (Poole et al. 2016, Schoenholz et al. 2017): the fixed point q* of the length map and its "
+        "slope, chi_1, the correlation fixed point c*, the phase (ordered, chaotic, critical, exploding) and the "
+        "depth scales xi_q, xi_c. With --critical, the sigma_w^2 of the edge of chaos (chi_1 = 1) for the given "
+        "sigma_b^2, to 30 digits. Exact for ReLU-like activations, else quadrature (labelled numerical). Numbers "
+        "are read as exact decimals.",
+    ),
+    "fluctuations": _described(
+        _fluctuations_options,
+        help="the exact finite-width fluctuation ratio of a ReLU network, beside Hanin and Rolnick's bound",
+        description="E||x_L||^4 / (E||x_L||^2)^2 for a ReLU network with Gaussian weights, no biases and a fixed "
+        "input: the exact rational prod (1 + 5/n_l) over the hidden widths (the finite-width-fluctuations "
+        "derivation), beside Hanin and Rolnick's (2018) exp(5 sum 1/n_l).",
+    ),
+    "sweep": _described(
+        _sweep_options,
+        help="Monte Carlo of the per-layer length and correlation maps over a (sigma_w^2, sigma_b^2) grid",
+        description="At each grid point, finite networks (weights N(0, sigma_w^2/n), biases N(0, sigma_b^2)) carry "
+        "inputs of first-layer second moment q^1 and pairs of first-layer correlation c^1 through DEPTH layers; the "
+        "per-layer means of (z^l)^2 and of the pairs' cosines, with 99.9%% intervals over the networks, are set "
+        "beside the mean-field q^l and c^l (initvar meanfield). Writes sweep.csv, sweep.json and "
+        "figures/sweep.pdf/.png into --out; byte-identical whatever --jobs or --scheduler.",
+    ),
+    "audit": _described(
+        _audit_options,
+        help="sample the real initializers of PyTorch, JAX/Flax and Keras and hold them against the derived laws",
+        description="Call the real initializers and default layers of the installed frameworks (optional extras: "
+        "pip install 'initvar[frameworks]'), estimate Var(w) and E[w] with 99.9% intervals, hold them against "
+        "their documentation and the derived laws (per-layer factor, second moment after 10, 50, 100 layers), and "
+        "confirm the factor in deep networks of each framework's default layers. Writes audit.json, audit.tex and "
+        "figures/audit_depth.pdf/.png in --out.",
+    ),
+    "report": _described(_report_options, help="write report.tex (and report.pdf when pdflatex is found)"),
+    "all": _described(_report_options, help="the main job: derive, verify, figures, report"),
+}
 
 
 #: Subcommand -> module in initvar.commands (imported only when the command runs: `--help` stays fast).
@@ -452,7 +484,7 @@ def _main(argv, derived_cache: bool) -> int:
     try:
         process.check_environment()
         argv = _with_command(list(sys.argv[1:] if argv is None else argv))
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
         args.derived_cache = derived_cache
         return _dispatch(args, argv)
     except UsageError as exc:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -53,11 +54,24 @@ def _sources(roots: tuple[Path, ...]):
     """A running SHA-256 of every ``*.py`` below ``roots``: names and contents."""
     digest = hashlib.sha256()
     for root in roots:
-        for path in sorted(root.rglob("*.py")):
-            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
+        for relative in sorted(_python_files(str(root))):
+            digest.update(f"{root.name}/{relative}\0".encode())
+            with open(os.path.join(root, relative), "rb") as handle:
+                digest.update(handle.read())
             digest.update(b"\0")
     return digest
+
+
+def _python_files(root: str, prefix: str = ""):
+    """The ``*.py`` files below ``root`` as POSIX paths relative to it (what ``Path.rglob`` finds, read with
+    ``os.scandir``, a third of the time)."""
+    with os.scandir(os.path.join(root, prefix) if prefix else root) as entries:
+        for entry in entries:
+            name = f"{prefix}/{entry.name}" if prefix else entry.name
+            if entry.is_dir():
+                yield from _python_files(root, name)
+            elif entry.name.endswith(".py") and entry.is_file():
+                yield name
 
 
 @functools.cache
@@ -76,12 +90,9 @@ def installed_version(name: str) -> str | None:
     finds it; that module (which a one-check run would otherwise import and use to parse METADATA files, a
     tenth of a second) only where no such directory names one version."""
     for entry in sys.path:
-        try:
-            infos = sorted(Path(entry or ".").glob(f"{name}-*.dist-info"))
-        except OSError:
-            continue
+        infos = sorted(n for n in _listing(entry or ".") if n.startswith(f"{name}-") and n.endswith(".dist-info"))
         if len(infos) == 1:
-            return infos[0].name[len(name) + 1 : -len(".dist-info")]
+            return infos[0][len(name) + 1 : -len(".dist-info")]
         if infos:
             break
     import importlib.metadata as md
@@ -98,6 +109,15 @@ def _library_versions() -> list:
         sys.version,
         *(f"{name} {installed_version(name) or '-'}" for name in ("numpy", "scipy", "sympy", "mpmath")),
     ]
+
+
+@functools.cache
+def _listing(folder: str) -> tuple[str, ...]:
+    """The names in ``folder`` (none when it cannot be listed), read once for every library asked about."""
+    try:
+        return tuple(os.listdir(folder))
+    except OSError:
+        return ()
 
 
 _PACKAGES = ("derive", "montecarlo")

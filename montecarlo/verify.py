@@ -103,10 +103,15 @@ def _group_builders():
 
 def _outside_groups():
     """[(name, builder)] of the groups that live in their own modules (which import checks, so that
-    ``checks.all_checks`` cannot list them): after the groups of ``all_checks``, in this order."""
-    from . import meanfield
+    ``checks.all_checks`` cannot list them): after the groups of ``all_checks``, in this order. Each module is
+    imported when its group is built, not before (a run whose checks are elsewhere does not import it)."""
 
-    return [("meanfield", meanfield.checks)]
+    def meanfield():
+        from . import meanfield
+
+        return meanfield.checks()
+
+    return [("meanfield", meanfield)]
 
 
 def _group(name: str, build) -> list:
@@ -188,6 +193,8 @@ def _execute(tasks, ntasks: int, executor, stat, collected, progress, count):
             progress(1, count)
 
     def warm():  # expensive shared tables: built once here, inherited by the forked workers
+        import numpy.random  # noqa: F401 -- every task seeds a Generator: imported once, not by each worker
+
         for check in stat:
             if getattr(check, "warm", None) is not None:
                 check.warm()

@@ -304,3 +304,32 @@ def test_the_fast_exit_runs_exit_handlers_flushes_and_keeps_the_status(mode):
         "unflushed, no newline" + went_on + ("thread finished\n" if mode == "thread" else "") + "exit handler ran\n"
     )
     assert proc.stdout == expected and proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--only", "forward-variance/normal/n512", "--precision", "0.01", "--out", "o", "--jobs", "1"],
+        ["derive", "--only", "lecun", "he", "--out", "o"],
+        ["propagate", "--activation", "tanh", "--std", "0.5", "--width", "8", "--depth", "3", "--json"],
+        ["gain", "relu", "--digits", "20"],
+        ["meanfield", "--activation", "tanh", "--sigma-w2", "1.5"],
+        ["fluctuations", "--widths", "10,20"],
+        ["sweep", "--activation", "tanh", "--sigma-w2", "1:2:3", "--jobs", "2"],
+        ["audit", "--framework", "torch", "--out", "o"],
+        ["report", "--out", "o"],
+        ["all", "--seed", "3", "--samples", "100"],
+    ],
+)
+def test_the_parser_of_one_subcommand_reads_its_command_line_as_the_whole_parser_does(argv, capsys):
+    """`initvar CMD ...` is parsed by a parser that describes CMD's options alone (start-up time): the same
+    namespace, and the same help, as the parser of every subcommand."""
+    from initvar.cli import build_parser
+
+    assert vars(build_parser(argv[0]).parse_args(argv)) == vars(build_parser().parse_args(argv))
+    helps = []
+    for parser in (build_parser(argv[0]), build_parser()):
+        with pytest.raises(SystemExit):
+            parser.parse_args([argv[0], "--help"])
+        helps.append(capsys.readouterr().out)
+    assert helps[0] == helps[1] and f"usage: initvar {argv[0]}" in helps[0]

@@ -232,6 +232,25 @@ def test_precision_stages_grow_by_at_most_growth(monkeypatch):
     assert (results[0].ci_high - results[0].ci_low) / 2 <= 0.001 * abs(results[0].theory)
 
 
+def test_the_normal_quantile_is_the_standard_librarys_bit_for_bit():
+    """montecarlo.estimate's AS241 normal quantile (the start of every Student-t quantile search, written out so
+    that a run need not import statistics) gives exactly statistics.NormalDist's values: every branch (centre, near
+    tail, far tail, both sides), their boundaries, and p from 1e-300 to 1 - 1e-16; and SciPy's within 1e-15."""
+    from statistics import NormalDist
+
+    from montecarlo.estimate import _normal_quantile
+
+    rng = np.random.default_rng(5)
+    tails = np.logspace(-300, -1, 4000)
+    ps = np.concatenate([rng.uniform(0, 1, 20000), tails, 1 - np.logspace(-16, -1, 2000), [0.5, 0.075, 0.925]])
+    edges = [0.5 - 0.425, 0.5 + 0.425, math.exp(-25.0), 1 - math.exp(-25.0)]  # |q| = 0.425; r = 5
+    ps = np.concatenate([ps, [np.nextafter(e, d) for e in edges for d in (0, 1)], edges])
+    ours = np.array([_normal_quantile(float(p)) for p in ps])
+    theirs = np.array([NormalDist().inv_cdf(float(p)) for p in ps])
+    assert np.array_equal(ours, theirs)
+    assert np.allclose(ours[ps > 1e-250], stats.norm.ppf(ps[ps > 1e-250]), rtol=1e-15, atol=0)
+
+
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 15, 31, 99, 511, 4095, 100_000, 10**8])
 def test_student_t_functions_agree_with_scipy(df):
     """montecarlo.estimate's Student-t quantile and tail (float64 finite forms up to FLOAT_DF degrees of freedom,
