@@ -11,7 +11,6 @@ evaluating or reviving one needs only NumPy.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 #: Functions a tree may apply, by name, with their NumPy implementations (looked up when evaluated).
 _FUNCTIONS = ("sqrt", "exp", "log", "abs", "sin", "cos", "tanh", "arcsin", "arccos", "arctan")
@@ -115,7 +114,7 @@ def _evaluate(node, args):
         return math.e
     if op == "num":
         p, q = int(node[1]), int(node[2])
-        return p if q == 1 else float(Fraction(p, q))
+        return p if q == 1 else p / q  # Python divides integers correctly rounded: the float nearest p/q
     if op == "float":
         return float(node[1])
     if op == "add":
