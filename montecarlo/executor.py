@@ -289,7 +289,10 @@ def _run_pool(fn, tasks, jobs: int, take) -> None:
                     break
                 for key, _ in selector.select():
                     worker = key.data
-                    message = _receive(worker.results_in)
+                    try:
+                        message = _receive(worker.results_in)
+                    except EOFError:  # it died while writing a result
+                        message = None
                     if message is None:
                         _lost(worker)
                     worker.pending -= 1
