@@ -74,6 +74,16 @@ def _alive(pid):
         return False
 
 
+def _leave_nothing_behind(proc, workers):
+    """Stop the run and its workers, whatever the test found."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in workers:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _status_mb(pid, field):
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -151,12 +161,7 @@ def test_workers_die_with_a_killed_main_process(env, tmp_path):
         time.sleep(2)
         assert [pid for pid in workers if _alive(pid)] == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in workers:  # do not leave them behind if the test fails
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _leave_nothing_behind(proc, workers)
     # The lock file the killed run left behind does not block the next run, which removes it.
     out = tmp_path / "out"
     assert (out / ".initvar.lock").exists()
@@ -188,12 +193,7 @@ def test_hangup_stops_the_run_and_its_workers(env, tmp_path):
         assert [pid for pid in workers if _alive(pid)] == []
         assert not out.exists()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in workers:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _leave_nothing_behind(proc, workers)
 
 
 def test_one_run_per_output_directory(env, tmp_path):
@@ -318,12 +318,7 @@ def test_a_worker_killed_mid_run_is_one_line_and_exit_2(env, tmp_path):
         assert [pid for pid in workers if _alive(pid)] == []
         assert not out.exists()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in workers:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _leave_nothing_behind(proc, workers)
 
 
 _POOL_PROBE = """
