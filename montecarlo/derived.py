@@ -68,7 +68,7 @@ def _python_files(root: str, prefix: str = ""):
     with os.scandir(os.path.join(root, prefix) if prefix else root) as entries:
         for entry in entries:
             name = f"{prefix}/{entry.name}" if prefix else entry.name
-            if entry.is_dir():
+            if entry.is_dir(follow_symlinks=False):  # as rglob: a linked folder is not entered (no cycles)
                 yield from _python_files(root, name)
             elif entry.name.endswith(".py") and entry.is_file():
                 yield name

@@ -187,13 +187,21 @@ class _Worker:
                 os.close(fd)
         self.tasks_out = self.results_in = -1
 
-    def reap(self, *, kill: bool) -> None:
+    def reap(self, *, kill: bool, patience: float = 0.0) -> None:
+        """Wait for the worker's end (its status in ``status``); ``kill``: kill it first; ``patience``: seconds to
+        let it end by itself before it is killed."""
         if self.status is not None:
             return
-        if kill:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + patience
         with contextlib.suppress(ChildProcessError, OSError):
+            while not kill and time.monotonic() < deadline:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.status = status
+                    return
+                time.sleep(0.01)
+            if kill or patience:
+                os.kill(self.pid, signal.SIGKILL)
             self.status = os.waitpid(self.pid, 0)[1]
 
 
@@ -209,7 +217,12 @@ def _fork_workers(fn, jobs: int) -> list[_Worker]:
         for _ in range(jobs):
             tasks_in, tasks_out = os.pipe()
             results_in, results_out = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except BaseException:
+                for fd in (tasks_in, tasks_out, results_in, results_out):
+                    os.close(fd)
+                raise
             if pid == 0:  # the worker
                 try:
                     for fd in (tasks_out, results_in, *(f for w in workers for f in (w.tasks_out, w.results_in))):
@@ -311,8 +324,9 @@ _END = object()
 
 
 def _lost(worker: _Worker) -> None:
-    """Raise :class:`WorkerDied` for ``worker``, whose pipe closed while it held tasks."""
-    worker.reap(kill=False)
+    """Raise :class:`WorkerDied` for ``worker``, whose pipe closed while it held tasks (so it has ended, or is
+    ending: a worker that has not ended within a second is killed rather than waited for)."""
+    worker.reap(kill=False, patience=1.0)
     killed = (
         worker.status is not None and os.WIFSIGNALED(worker.status) and os.WTERMSIG(worker.status) == signal.SIGKILL
     )
