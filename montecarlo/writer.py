@@ -6,25 +6,9 @@ as it was before or complete. Files initvar did not write are never touched or d
 
 from __future__ import annotations
 
-import itertools
 import os
+import tempfile
 from pathlib import Path
-
-_TEMPORARY = itertools.count()
-
-
-def _create_temporary(target: Path) -> tuple[int, str]:
-    """A new file beside ``target`` (``.NAME.XXXXXXXX.tmp``: eight characters, as ``tempfile.mkstemp`` gives; mode
-    0600, created exclusively), open for writing: ``(fd, path)``. Without ``tempfile``, whose import costs a
-    one-check run more than its writing does."""
-    for _ in range(10_000):
-        token = (os.getpid() * 7919 + next(_TEMPORARY)) % 16**8
-        path = os.path.join(target.parent, f".{target.name}.{token:08x}.tmp")
-        try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 class OutputError(OSError):
@@ -105,7 +89,7 @@ class Batch:
     def write_bytes(self, target: Path, data: bytes) -> Path:
         target = Path(target)
         try:
-            fd, tmp = _create_temporary(target)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
         self._pending.append((tmp, target))
