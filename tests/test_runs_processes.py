@@ -104,6 +104,15 @@ def _wait_until_computing(proc, timeout=30):
     raise AssertionError(f"no worker started: {proc.poll()} {proc.stderr.read() if proc.poll() is not None else ''}")
 
 
+def _workers_or_skip(proc):
+    """The run's workers, a moment after they started computing (the test is skipped with one usable CPU)."""
+    workers = _wait_until_computing(proc)
+    if not workers:
+        pytest.skip("one usable CPU: no worker processes")
+    time.sleep(0.3)
+    return workers
+
+
 def _run_and_interrupt(env, out, samples):
     """Memory of the main process while it computes, then how long it takes to stop after Ctrl-C."""
     proc = _start(env, out, samples)
@@ -150,10 +159,7 @@ def test_workers_die_with_a_killed_main_process(env, tmp_path):
     proc = _start(env, tmp_path / "out", 10_000 * DEFAULT_SAMPLES)
     workers = []
     try:
-        workers = _wait_until_computing(proc)
-        if not workers:
-            pytest.skip("one usable CPU: no worker processes")
-        time.sleep(0.3)
+        workers = _workers_or_skip(proc)
         workers = _children(proc.pid)
         assert workers and all(_alive(pid) for pid in workers)
         proc.kill()  # SIGKILL: no handler, no clean-up of its own
@@ -304,10 +310,7 @@ def test_a_worker_killed_mid_run_is_one_line_and_exit_2(env, tmp_path):
     proc = _start(env, out, 10_000 * DEFAULT_SAMPLES)
     workers = []
     try:
-        workers = _wait_until_computing(proc)
-        if not workers:
-            pytest.skip("one usable CPU: no worker processes")
-        time.sleep(0.3)
+        workers = _workers_or_skip(proc)
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2, err
