@@ -39,6 +39,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402, F401
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -290,12 +291,6 @@ def _interleaved(commands: dict, rounds: int, env=None) -> dict:
     return {name: sorted(values) for name, values in times.items()}
 
 
-def _median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-
-
 def _script_reached(code, env=None) -> float:
     """The relative half-width a hand-written script reached (it prints it second)."""
     proc = _run([sys.executable, "-c", code], env=env)
@@ -334,7 +329,7 @@ def bench_one_check():
         )
         result = json.loads(Path(tmp, "results.json").read_text())["checks"][0]
         reached = (result["ci_high"] - result["ci_low"]) / 2 / abs(result["theory"])
-    t_iv, t_np = _median(runs["initvar"]), _median(runs["numpy"])
+    t_iv, t_np = statistics.median(runs["initvar"]), statistics.median(runs["numpy"])
     row("one check: verify --precision 0.01 (median)", t_iv, "s", "[faster than both]")
     print(f"{'':<46} (best {runs['initvar'][0]:.3f} s; half-width reached: {100 * reached:.2f}% of the theory)")
     row("one check: hand-written NumPy script, 1%", t_np, "s", "", ratio=t_np / t_iv)
@@ -348,7 +343,7 @@ def bench_one_check():
     except ImportError:
         print(f"{'one check: PyTorch not installed, skipped':<46}")
         return
-    t_torch = _median(_interleaved({"torch": [sys.executable, "-c", _TORCH_SCRIPT]}, 3, env=env)["torch"])
+    t_torch = statistics.median(_interleaved({"torch": [sys.executable, "-c", _TORCH_SCRIPT]}, 3, env=env)["torch"])
     row("one check: hand-written PyTorch script, 1%", t_torch, "s", "", ratio=t_torch / t_iv)
     reached_torch = _script_reached(_TORCH_SCRIPT, env=env)
     print(f"{'':<46} (half-width reached: {100 * reached_torch:.2f}%; ratio: its median / initvar's)")

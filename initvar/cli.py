@@ -162,8 +162,8 @@ def _add_verify_options(p):
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; ``only``: fill in the options of that subcommand alone (the others keep their
-    names and help, which is all that parsing a command line of ``only`` needs: a tenth of a one-check run's
-    start-up is otherwise spent describing options it does not use)."""
+    names and help, which is all that parsing a command line of ``only`` needs; describing every option took a
+    one-check run about 10 ms)."""
     parser = _Parser(
         prog="initvar",
         description="Derive the variance laws of weight initialization (SymPy), verify them against "
@@ -493,8 +493,7 @@ def _main(argv, derived_cache: bool) -> int:
     except OutputError as exc:
         print(f"initvar: {exc}", file=sys.stderr)
         return 2
-    except (SchedulerError, WorkerDied) as exc:  # a Dask cluster or a local worker lost mid-run: one line, the
-        # outputs as they were
+    except (SchedulerError, WorkerDied) as exc:  # a cluster or a worker lost mid-run: one line, outputs as they were
         print(f"initvar: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # any other input/output failure: one line, exit 2
