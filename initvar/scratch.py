@@ -2,8 +2,9 @@
 
 :func:`temp_dir` names its folder ``<prefix><pid>-<random>`` and holds an advisory lock on it while it
 is in use. A run killed outright (SIGKILL) cannot remove its folder, but the kernel drops its lock;
-:func:`sweep`, run at the start of the next run, removes the folders of the given prefix whose lock is
-free and whose process is gone (or that are older than a day).
+:func:`sweep`, run by the next :func:`temp_dir` (the next run that compiles TeX: the only kind that makes
+these folders), removes the folders of the given prefix whose lock is free and whose process is gone (or that
+are older than a day).
 """
 
 from __future__ import annotations

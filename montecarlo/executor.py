@@ -268,7 +268,7 @@ def _run_pool(fn, tasks, jobs: int, take) -> None:
     The workers are plain forks talking pickles over pipes: ``fn`` and what it refers to are inherited, not
     sent, and nothing beyond the standard library's core is imported (a one-check run spends less time
     starting its workers than ``multiprocessing`` would take to import)."""
-    import selectors
+    import select
 
     tasks = iter(tasks)
     workers: list[_Worker] = []
@@ -280,40 +280,42 @@ def _run_pool(fn, tasks, jobs: int, take) -> None:
             workers = _fork_workers(fn, jobs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        with selectors.DefaultSelector() as selector:
-            for worker in workers:
-                selector.register(worker.results_in, selectors.EVENT_READ, worker)
-            in_flight, exhausted = 0, False
-            while True:
-                # top up: each new task to the worker with the fewest in flight (round robin at the start)
-                while not exhausted and in_flight < WINDOW * len(workers):
-                    task = next(tasks, _END)
-                    if task is _END:
-                        exhausted = True
-                        break
-                    worker = min(workers, key=lambda w: w.pending)
-                    try:
-                        _write(worker.tasks_out, _pack(task))
-                    except BrokenPipeError:
-                        _lost(worker)
-                    worker.pending += 1
-                    in_flight += 1
-                if not in_flight:
+        ready = select.poll()  # (not selectors: the one-check run's poll needs none of its classes)
+        by_fd = {}
+        for worker in workers:
+            ready.register(worker.results_in, select.POLLIN)
+            by_fd[worker.results_in] = worker
+        in_flight, exhausted = 0, False
+        while True:
+            # top up: each new task to the worker with the fewest in flight (round robin at the start)
+            while not exhausted and in_flight < WINDOW * len(workers):
+                task = next(tasks, _END)
+                if task is _END:
+                    exhausted = True
                     break
-                for key, _ in selector.select():
-                    worker = key.data
-                    try:
-                        message = _receive(worker.results_in)
-                    except EOFError:  # it died while writing a result
-                        message = None
-                    if message is None:
-                        _lost(worker)
-                    worker.pending -= 1
-                    in_flight -= 1
-                    ok, value = message
-                    if not ok:
-                        raise value
-                    take(value)
+                worker = min(workers, key=lambda w: w.pending)
+                try:
+                    _write(worker.tasks_out, _pack(task))
+                except BrokenPipeError:
+                    _lost(worker)
+                worker.pending += 1
+                in_flight += 1
+            if not in_flight:
+                break
+            for fd, _ in ready.poll():
+                worker = by_fd[fd]
+                try:
+                    message = _receive(worker.results_in)
+                except EOFError:  # it died while writing a result
+                    message = None
+                if message is None:
+                    _lost(worker)
+                worker.pending -= 1
+                in_flight -= 1
+                ok, value = message
+                if not ok:
+                    raise value
+                take(value)
     except BaseException:
         _stop_workers(workers, kill=True)
         raise

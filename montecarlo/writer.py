@@ -7,7 +7,6 @@ as it was before or complete. Files initvar did not write are never touched or d
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -72,6 +71,20 @@ def write_text(target: Path, text: str) -> Path:
     return write_bytes(target, text.encode("utf-8"))
 
 
+def _create_temporary(target: Path) -> tuple[int, str]:
+    """A new file ``.NAME.RANDOM.tmp`` beside ``target``, opened for writing (mode 0600, never an existing file
+    or a link): what ``tempfile.mkstemp`` makes, without importing ``tempfile`` (and ``shutil``, ``bz2``,
+    ``lzma`` with it: 3 ms of a one-check run that writes three files)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = os.path.join(target.parent, f".{target.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:  # 48 random bits: practically never
+            continue
+    raise FileExistsError(f"no unused temporary name beside {target}")
+
+
 class Batch:
     """Write several files all-or-nothing: every file goes to a temporary file first, and only when
     all of them are written (and flushed) are they renamed into place. A failure (a full disk, say)
@@ -89,7 +102,7 @@ class Batch:
     def write_bytes(self, target: Path, data: bytes) -> Path:
         target = Path(target)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            fd, tmp = _create_temporary(target)
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
         self._pending.append((tmp, target))
