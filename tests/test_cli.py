@@ -333,3 +333,112 @@ def test_the_parser_of_one_subcommand_reads_its_command_line_as_the_whole_parser
             parser.parse_args([argv[0], "--help"])
         helps.append(capsys.readouterr().out)
     assert helps[0] == helps[1] and f"usage: initvar {argv[0]}" in helps[0]
+
+
+def test_a_temporary_output_name_that_exists_is_never_opened(tmp_path, monkeypatch):
+    """The writer's temporary file is always new: a name that exists (here a link to another file, as a hostile
+    user could plant) is skipped for the next random one, and a writer that can find no unused name refuses
+    with one line, leaving the target as it was and the linked file untouched."""
+    import os
+
+    from montecarlo import writer
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    target = tmp_path / "results.json"
+    draws = iter([b"\0" * 6, b"\1" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+    planted = tmp_path / f".results.json.{'00' * 6}.tmp"
+    planted.symlink_to(victim)
+    writer.write_text(target, "new")  # the planted name is taken: the second draw is used
+    assert target.read_text() == "new" and victim.read_text() == "keep" and planted.is_symlink()
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+
+    monkeypatch.setattr(os, "urandom", lambda n: b"\0" * n)  # every draw names the planted link
+    with pytest.raises(writer.OutputError, match="cannot write .*results.json"):
+        writer.write_text(target, "newer")
+    assert target.read_text() == "new" and victim.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([planted.name, "results.json", "victim.txt"])
+
+
+@pytest.mark.parametrize("columns", [None, "44", "132", "wide"])
+def test_help_wraps_at_the_width_argparse_would_use(columns, monkeypatch):
+    """The command line's formatter measures the terminal once (argparse's asks shutil on every option): the
+    same help text, wrapped at the same width, as argparse's own formatter gives, whatever COLUMNS says."""
+    import argparse
+
+    from initvar import cli
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    ours_class = cli._Formatter
+    for name in [None, *cli.COMMANDS]:
+        monkeypatch.setattr(cli, "_COLUMNS", None)
+        ours = cli.build_parser(name)
+        monkeypatch.setattr(cli, "_Formatter", argparse.HelpFormatter)
+        theirs = cli.build_parser(name)
+        monkeypatch.setattr(cli, "_Formatter", ours_class)
+        for a, b in [(ours, theirs)] + ([] if name is None else [(_sub(ours, name), _sub(theirs, name))]):
+            assert a.format_help() == b.format_help()
+        assert ours._get_formatter()._width == (42 if columns == "44" else 130 if columns == "132" else 78)
+
+
+def _sub(parser, name):
+    """The subparser ``name`` of the command line's ``parser``."""
+    import argparse
+
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices[name]
+
+
+def _mo_file(path: Path, catalogue: dict) -> None:
+    """Write a GNU message catalogue (.mo) holding ``catalogue`` (ASCII text) to ``path``."""
+    import struct
+
+    keys = sorted(catalogue)
+    ids = [k.encode() for k in keys]
+    strs = [catalogue[k].encode() for k in keys]
+    start = 7 * 4 + 16 * len(keys)
+    table_ids, table_strs, blob = [], [], b""
+    for text, table in [(t, table_ids) for t in ids] + [(t, table_strs) for t in strs]:
+        table.append((len(text), start + len(blob)))
+        blob += text + b"\0"
+    header = struct.pack("<7I", 0x950412DE, 0, len(keys), 28, 28 + 8 * len(keys), 0, 0)
+    pairs = b"".join(struct.pack("<2I", *entry) for entry in table_ids + table_strs)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(header + pairs + blob)
+
+
+def test_argparse_messages_keep_their_translation(tmp_path, monkeypatch, capsys):
+    """The command line looks for argparse's message catalogue once rather than for every string: with a
+    catalogue in place its translations are used as argparse alone uses them, and argparse is left as found."""
+    import argparse
+    import gettext
+
+    from initvar import cli
+    from initvar.errors import UsageError
+
+    _mo_file(
+        tmp_path / "xx" / "LC_MESSAGES" / "messages.mo",
+        {"usage: ": "USAGE: ", "unrecognized arguments: %s": "UNKNOWN: %s", "show this help message and exit": "HELP"},
+    )
+    monkeypatch.setattr(gettext, "_default_localedir", str(tmp_path))
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANGUAGE", "xx")
+    found = argparse._, argparse.ngettext
+
+    with pytest.raises(UsageError) as alone:
+        cli.build_parser("verify").parse_args(["verify", "--bogus"])
+    code, _, err = run_main(["verify", "--bogus"], capsys)
+    assert code == 2 and err.strip() == str(alone.value) and "UNKNOWN: --bogus" in err
+
+    with pytest.raises(SystemExit):
+        cli.build_parser("verify").parse_args(["verify", "--help"])
+    text_alone = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    assert capsys.readouterr().out == text_alone and text_alone.startswith("USAGE: ") and "HELP" in text_alone
+    assert (argparse._, argparse.ngettext) == found
