@@ -186,8 +186,8 @@ def _add_verify_options(p):
         type=_positive_int,
         default=None,
         metavar="J",
-        help="worker processes (default: every usable CPU; more than the usable CPUs is capped at them, with a "
-        "note on stderr); results do not depend on it",
+        help="processes that compute: this one and J-1 forked workers (default: every usable CPU; more than the "
+        "usable CPUs is capped at them, with a note on stderr); results do not depend on it",
     )
     where.add_argument(
         "--scheduler",
@@ -325,7 +325,13 @@ def _sweep_options(sw) -> None:
         "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"
     )
     swhere = sw.add_mutually_exclusive_group()
-    swhere.add_argument("--jobs", type=_positive_int, default=None, metavar="J", help="worker processes")
+    swhere.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="J",
+        help="processes that compute: this one and J-1 forked workers",
+    )
     swhere.add_argument(
         "--scheduler", type=_scheduler, default=None, metavar="ADDRESS", help="tcp://HOST:PORT or local-cluster:N"
     )
