@@ -16,10 +16,12 @@ Measures (issue targets in brackets):
   vs PyTorch    a torch.nn.init script doing the same replications, at the same CI width [no slower]
   memory        peak RSS of verify at 1x and 100x the default samples [< 1 GiB]
   one check     `initvar verify --only forward-variance/normal/n512` whole-process, warm (user cache filled,
-                bytecode written), every usable CPU, as the scripts' NumPy and PyTorch use them: with
+                bytecode written), every usable CPU (the scripts get one BLAS thread, as every run here:
+                a second one made the NumPy script slower): with
                 --samples 1000 [about 1 s], and with --precision 0.01 beside a hand-written NumPy and
-                PyTorch script reaching the same 99.9% half-width on the same quantity, medians of runs
-                taking turns with the NumPy script [initvar faster]
+                PyTorch script reaching the same 99.9% Student-t half-width on the same quantity, medians
+                of runs taking turns with the NumPy scripts [initvar faster]; a lenient NumPy script (the
+                normal quantile, whose 16-replication interval covers 99.5%) is timed for reference
   against REV   the main job (every core) of commit REV, checked out into a temporary worktree and run with
                 the same Python and libraries, then this checkout's: the ratio carries a target measured on
                 another machine or day over (REV 9669637: 46 s when measured, so 60 s is a ratio of 1.30)
