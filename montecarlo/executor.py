@@ -74,26 +74,20 @@ BLAS_PINNED = False
 
 
 def _one_blas_thread():
-    # One BLAS thread per worker: the floating-point reduction order, and so every byte of the
-    # results, must not depend on the number of workers.
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:
-        pass
-
-
-def _one_blas_thread_here():
-    """A context in which this process computes with one BLAS thread, as the workers do (restored after): a
-    result must not depend on which process computed it."""
-    if BLAS_PINNED:
-        return contextlib.nullcontext()
+    """One BLAS thread in this process from now on (the floating-point reduction order, and so every byte of the
+    results, must not depend on the number of workers), as a context that restores the previous count when it
+    is used as one."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1)
+
+
+def _one_blas_thread_here():
+    """A context in which this process computes with one BLAS thread, as the workers do: nothing to do when
+    NumPy was loaded with one (BLAS_PINNED)."""
+    return contextlib.nullcontext() if BLAS_PINNED else _one_blas_thread()
 
 
 def _init_worker(parent_pid: int):
