@@ -27,7 +27,7 @@ DEFAULT_SEED = 20101
 
 def _terminal_columns() -> int:
     """The width argparse wraps help at, found as ``shutil.get_terminal_size`` finds it (``COLUMNS``, else the
-    terminal on standard output, else 80), once per process."""
+    terminal on standard output, else 80), once per command line (:func:`build_parser` forgets it)."""
     global _COLUMNS
     if _COLUMNS is None:
         try:
@@ -72,7 +72,13 @@ def _one_catalogue_search():
 
     saved = argparse._, argparse.ngettext
     domain = gettext.textdomain()
-    catalogue = gettext.translation(domain, gettext.bindtextdomain(domain), fallback=True)
+    try:
+        catalogue = gettext.translation(domain, gettext.bindtextdomain(domain), fallback=True)
+    except OSError:  # a catalogue that cannot be read: argparse's own search, string by string, skips it
+        catalogue = None
+    if catalogue is None:
+        yield
+        return
     argparse._, argparse.ngettext = catalogue.gettext, catalogue.ngettext
     try:
         yield
@@ -186,8 +192,8 @@ def _add_verify_options(p):
         type=_positive_int,
         default=None,
         metavar="J",
-        help="processes that compute: this one and J-1 forked workers (default: every usable CPU; more than the "
-        "usable CPUs is capped at them, with a note on stderr); results do not depend on it",
+        help="worker processes (default: every usable CPU; more than the usable CPUs is capped at them, with a "
+        "note on stderr); results do not depend on it",
     )
     where.add_argument(
         "--scheduler",
@@ -216,6 +222,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; ``only``: fill in the options of that subcommand alone (the others keep their
     names and help, which is all that parsing a command line of ``only`` needs; describing every option took a
     one-check run about 10 ms)."""
+    global _COLUMNS
+    _COLUMNS = None  # the terminal's width, measured again for this command line
     parser = _Parser(
         prog="initvar",
         description="Derive the variance laws of weight initialization (SymPy), verify them against "
@@ -325,13 +333,7 @@ def _sweep_options(sw) -> None:
         "--seed", type=_nonneg_int, default=DEFAULT_SEED, metavar="S", help=f"root seed (default {DEFAULT_SEED})"
     )
     swhere = sw.add_mutually_exclusive_group()
-    swhere.add_argument(
-        "--jobs",
-        type=_positive_int,
-        default=None,
-        metavar="J",
-        help="processes that compute: this one and J-1 forked workers",
-    )
+    swhere.add_argument("--jobs", type=_positive_int, default=None, metavar="J", help="worker processes")
     swhere.add_argument(
         "--scheduler", type=_scheduler, default=None, metavar="ADDRESS", help="tcp://HOST:PORT or local-cluster:N"
     )

@@ -6,9 +6,8 @@ keep a bounded number of tasks in flight, so memory does not grow with the numbe
 neither decides what a result is: a task's result depends only on its tuple, so the caller, which
 files each result under its task, gets the same bytes whoever ran it and in whatever order.
 
-- :class:`LocalPool` computes in the caller's process and ``jobs - 1`` forked workers, which inherit the
-  caller's state (built checks, tables), ignore Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die with the
-  parent.
+- :class:`LocalPool` forks ``jobs`` workers that inherit the caller's state (built checks, tables),
+  ignore Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die with the parent.
 - :class:`DaskExecutor` (``dask.distributed``, an optional extra) sends batches of consecutive
   tasks of one kind, sized from measured run times to take about :data:`TARGET_SECONDS`; a worker
   that dies mid-run has its batches rerun elsewhere by the scheduler. Tasks must carry everything
@@ -85,8 +84,8 @@ def _one_blas_thread():
 
 
 def _one_blas_thread_here():
-    """A context in which this process computes with one BLAS thread, as the workers do: nothing to do when
-    NumPy was loaded with one (BLAS_PINNED)."""
+    """A context in which this process computes with one BLAS thread, as the workers do (with one job: a result
+    must not depend on the number of them): nothing to do when NumPy was loaded with one (BLAS_PINNED)."""
     return contextlib.nullcontext() if BLAS_PINNED else _one_blas_thread()
 
 
@@ -269,17 +268,15 @@ def _describe_exit(status) -> str:
 
 
 def _run_pool(fn, tasks, jobs: int, take) -> None:
-    """Run ``fn`` on each of ``tasks`` (an iterator) in ``jobs`` processes: this one and ``jobs - 1`` forked
-    workers, at most ``WINDOW`` tasks in flight per worker, handing each result to ``take``; on any interruption
-    kill the workers and re-raise.
+    """Run ``fn`` on each of ``tasks`` (an iterator) on ``jobs`` forked workers, at most ``WINDOW`` in flight
+    per worker, handing each result to ``take``; on any interruption kill the workers and re-raise.
 
     The workers are plain forks talking pickles over pipes: ``fn`` and what it refers to are inherited, not
     sent, and nothing beyond the standard library's core is imported (a one-check run spends less time
-    starting its workers than ``multiprocessing`` would take to import). This process computes a task of its
-    own between handing out tasks and collecting results, rather than waiting idle: one process less to fork
-    and end, and its share runs on memory already warm (a forked worker's first tasks copy the pages they
-    touch); a one-check run took 5% less time. A Ctrl-C then stops this process's task at the next NumPy call
-    that returns, as it would with one job."""
+    starting its workers than ``multiprocessing`` would take to import). This process only hands out tasks and
+    collects results, so that it notices a worker's end or a Ctrl-C at once: computing tasks here too made a
+    one-check run 5% faster, but a dead worker then went unnoticed, and a Ctrl-C unanswered, until this
+    process's own task returned (37 s for a sweep task; 1.5 s for one NumPy call on a loaded machine)."""
     import select
 
     tasks = iter(tasks)
@@ -289,7 +286,7 @@ def _run_pool(fn, tasks, jobs: int, take) -> None:
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         try:
-            workers = _fork_workers(fn, jobs - 1)
+            workers = _fork_workers(fn, jobs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         ready = select.poll()  # select.poll itself: `selectors` costs a millisecond to import and adds nothing
@@ -298,43 +295,36 @@ def _run_pool(fn, tasks, jobs: int, take) -> None:
             ready.register(worker.results_in, select.POLLIN)
             by_fd[worker.results_in] = worker
         in_flight, exhausted = 0, False
-        with _one_blas_thread_here():
-            while True:
-                # this process's next task first (so that two tasks go one each to it and a worker), then the
-                # workers topped up: each new task to the worker with the fewest in flight
-                own = _END if exhausted else next(tasks, _END)
-                exhausted = own is _END
-                while not exhausted and in_flight < WINDOW * len(workers):
-                    task = next(tasks, _END)
-                    if task is _END:
-                        exhausted = True
-                        break
-                    worker = min(workers, key=lambda w: w.pending)
-                    try:
-                        _write(worker.tasks_out, _pack(task))
-                    except BrokenPipeError:
-                        _lost(worker)
-                    worker.pending += 1
-                    in_flight += 1
-                if own is _END and not in_flight:
+        while True:
+            # top up: each new task to the worker with the fewest in flight (round robin at the start)
+            while not exhausted and in_flight < WINDOW * len(workers):
+                task = next(tasks, _END)
+                if task is _END:
+                    exhausted = True
                     break
-                # the results that are in (all of them wait for the next one when this process has no task)
-                for fd, _ in ready.poll(None if own is _END else 0):
-                    worker = by_fd[fd]
-                    try:
-                        message = _receive(worker.results_in)
-                    except EOFError:  # it died while writing a result
-                        message = None
-                    if message is None:
-                        _lost(worker)
-                    worker.pending -= 1
-                    in_flight -= 1
-                    ok, value = message
-                    if not ok:
-                        raise value
-                    take(value)
-                if own is not _END:
-                    take(fn(own))
+                worker = min(workers, key=lambda w: w.pending)
+                try:
+                    _write(worker.tasks_out, _pack(task))
+                except BrokenPipeError:
+                    _lost(worker)
+                worker.pending += 1
+                in_flight += 1
+            if not in_flight:
+                break
+            for fd, _ in ready.poll():
+                worker = by_fd[fd]
+                try:
+                    message = _receive(worker.results_in)
+                except EOFError:  # it died while writing a result
+                    message = None
+                if message is None:
+                    _lost(worker)
+                worker.pending -= 1
+                in_flight -= 1
+                ok, value = message
+                if not ok:
+                    raise value
+                take(value)
     except BaseException:
         _stop_workers(workers, kill=True)
         raise
@@ -356,8 +346,8 @@ def _lost(worker: _Worker) -> None:
 
 
 class LocalPool:
-    """``jobs`` processes on this machine: this one and ``jobs - 1`` forked workers (this one alone when ``jobs``
-    is 1 or there is a single task). The default; needs nothing beyond the standard library."""
+    """``jobs`` forked worker processes on this machine (one task at a time in this process when
+    ``jobs`` is 1 or there is a single task). The default; needs nothing beyond the standard library."""
 
     portable = False  # forked workers inherit the caller's state: tasks may refer to it by name
 

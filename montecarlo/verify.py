@@ -3,10 +3,10 @@
 Replication r of check c always draws from ``SeedSequence(seed, spawn_key=(crc32(c), r))``, so a
 result depends on neither the chunking nor the number of workers nor which other checks run.
 
-Work goes to an executor (:mod:`montecarlo.executor`): by default this process and forked workers, a
-few tasks at a time (a window of tasks per worker), so memory does not grow with ``samples`` and Ctrl-C
-stops a run of any size at once; workers ignore Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die
-with the parent. Or a Dask cluster, which gets the same tasks in batches; results are filed by (check,
+Work goes to an executor (:mod:`montecarlo.executor`): by default forked workers a few tasks at a
+time (a window of tasks per worker), so memory does not grow with ``samples`` and Ctrl-C stops a run
+of any size at once; workers ignore Ctrl-C/SIGTERM/SIGHUP (the parent stops them) and die with the
+parent. Or a Dask cluster, which gets the same tasks in batches; results are filed by (check,
 replication), so their bytes do not depend on the executor.
 
 Checks are built group by group (the groups :func:`montecarlo.checks.all_checks` concatenates), only

@@ -442,3 +442,35 @@ def test_argparse_messages_keep_their_translation(tmp_path, monkeypatch, capsys)
         main(["verify", "--help"])
     assert capsys.readouterr().out == text_alone and text_alone.startswith("USAGE: ") and "HELP" in text_alone
     assert (argparse._, argparse.ngettext) == found
+
+
+def test_an_unreadable_message_catalogue_is_skipped_as_argparse_skips_it(tmp_path, monkeypatch, capsys):
+    """A catalogue gettext cannot read (here: not a catalogue at all) makes argparse fall back to its own text,
+    string by string; the command line does the same rather than failing every command."""
+    import gettext
+
+    bad = tmp_path / "xx" / "LC_MESSAGES" / "messages.mo"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a message catalogue")
+    monkeypatch.setattr(gettext, "_default_localedir", str(tmp_path))
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANGUAGE", "xx")
+    with pytest.raises(SystemExit) as done:
+        main(["verify", "--help"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: initvar verify")
+    code, _, err = run_main(["verify", "--bogus"], capsys)
+    assert_usage_error(code, err)
+    assert "unrecognized arguments: --bogus" in err
+
+
+def test_the_help_width_is_measured_for_each_command_line(monkeypatch):
+    """Measured once per command line, not once per process: an in-process caller whose COLUMNS changes between
+    two command lines gets each one's width, as argparse alone gives it."""
+    from initvar import cli
+
+    widths = []
+    for columns in ("60", "150"):
+        monkeypatch.setenv("COLUMNS", columns)
+        widths.append(cli.build_parser("verify")._get_formatter()._width)
+    assert widths == [58, 148]
