@@ -331,7 +331,7 @@ def _script_reached(code, env=None) -> float:
     return float(proc.stdout.split()[1])
 
 
-ONE_CHECK_ROUNDS = 15  # interleaved runs of initvar and the NumPy script (PyTorch's, slower, runs 3 times)
+ONE_CHECK_ROUNDS = 15  # interleaved runs of initvar and the NumPy scripts (PyTorch's, slower, runs 3 times)
 
 
 def bench_one_check():
