@@ -283,16 +283,18 @@ def threads(_):
     return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
 
 
-seen = []
+seen, alone = [], []
 executor._run_pool(threads, range(4), 2, seen.append)
-print(pinned, threads(0), sorted(set(seen)))
+executor.LocalPool(1).run(threads, range(2), 2, alone.append)  # --jobs 1: in this process, one thread too
+print(pinned, threads(0), sorted(set(seen)), sorted(set(alone)))
 """
 
 
-@pytest.mark.parametrize("user_value, expected", [(None, "True 1 [1]"), ("2", "False 2 [1]")])
+@pytest.mark.parametrize("user_value, expected", [(None, "True 1 [1] [1]"), ("2", "False 2 [1] [1]")])
 def test_pool_workers_run_one_blas_thread(user_value, expected):
     """The workers compute with one BLAS thread, whether the environment already gave NumPy one (they then skip
-    threadpoolctl) or the user asked for more (kept in the main process; the workers limit themselves)."""
+    threadpoolctl) or the user asked for more (kept in the main process; the workers limit themselves); so does
+    the main process while it computes tasks itself (one job), and it keeps the user's count afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_NUM_THREADS", "_MAXIMUM_THREADS"))}
     if user_value is not None:
         env["OPENBLAS_NUM_THREADS"] = user_value
