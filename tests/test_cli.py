@@ -411,11 +411,20 @@ def _mo_file(path: Path, catalogue: dict) -> None:
     path.write_bytes(header + pairs + blob)
 
 
+def _use_language_xx(folder: Path, monkeypatch) -> None:
+    """gettext looks for catalogues in ``folder`` (``folder/xx/LC_MESSAGES/messages.mo``), for language xx."""
+    import gettext
+
+    monkeypatch.setattr(gettext, "_default_localedir", str(folder))
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANGUAGE", "xx")
+
+
 def test_argparse_messages_keep_their_translation(tmp_path, monkeypatch, capsys):
     """The command line looks for argparse's message catalogue once rather than for every string: with a
     catalogue in place its translations are used as argparse alone uses them, and argparse is left as found."""
     import argparse
-    import gettext
 
     from initvar import cli
     from initvar.errors import UsageError
@@ -424,10 +433,7 @@ def test_argparse_messages_keep_their_translation(tmp_path, monkeypatch, capsys)
         tmp_path / "xx" / "LC_MESSAGES" / "messages.mo",
         {"usage: ": "USAGE: ", "unrecognized arguments: %s": "UNKNOWN: %s", "show this help message and exit": "HELP"},
     )
-    monkeypatch.setattr(gettext, "_default_localedir", str(tmp_path))
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LANGUAGE", "xx")
+    _use_language_xx(tmp_path, monkeypatch)
     found = argparse._, argparse.ngettext
 
     with pytest.raises(UsageError) as alone:
@@ -447,15 +453,11 @@ def test_argparse_messages_keep_their_translation(tmp_path, monkeypatch, capsys)
 def test_an_unreadable_message_catalogue_is_skipped_as_argparse_skips_it(tmp_path, monkeypatch, capsys):
     """A catalogue gettext cannot read (here: not a catalogue at all) makes argparse fall back to its own text,
     string by string; the command line does the same rather than failing every command."""
-    import gettext
 
     bad = tmp_path / "xx" / "LC_MESSAGES" / "messages.mo"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not a message catalogue")
-    monkeypatch.setattr(gettext, "_default_localedir", str(tmp_path))
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LANGUAGE", "xx")
+    _use_language_xx(tmp_path, monkeypatch)
     with pytest.raises(SystemExit) as done:
         main(["verify", "--help"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: initvar verify")
