@@ -492,6 +492,7 @@ def critical_sigma_w2(act, sigma_b2, values=None, digits: int = 30, budget_secon
     if digits <= 13 and q_float > 0:
         # float64 Newton steps on the same pair of equations (float quadratures): enough for 13 digits
         sb2f, q, s = float(sigma_b2), q_float, s_float
+        previous_step = math.inf
         for _ in range(8):
             root = math.sqrt(q)
             m = expect(lambda u: num.phi(u) ** 2, q, num.kinks)
@@ -503,8 +504,14 @@ def critical_sigma_w2(act, sigma_b2, values=None, digits: int = 30, budget_secon
             det = a11 * a22 - a12 * a21
             dq, ds = (-f1 * a22 + a12 * f2) / det, (-a11 * f2 + a21 * f1) / det
             q, s = q + dq, s + ds
-            if abs(ds) <= 1e-15 * abs(s) and abs(dq) <= 1e-15 * abs(q):
+            step = max(abs(ds) / abs(s), abs(dq) / abs(q))
+            if step <= 1e-15:
                 return s, q
+            if step <= 1e-13 and step > previous_step / 2:
+                # no longer shrinking quadratically: the steps are the quadratures' rounding (a 2-cycle of 1e-15
+                # was seen with another CPU's tanh), far below the 13 digits this route is for
+                return s, q
+            previous_step = step
         raise MeanFieldError("Newton's method for the critical sigma_w^2 did not converge")
     asked = digits
     digits = max(digits, 16)

@@ -144,19 +144,26 @@ def pair_expect(f, g, q: float, c: float, kinks_t=()) -> float:
         weight1 = w1 * _density(z1)
         with np.errstate(over="ignore", invalid="ignore"):
             f1 = f(root * z1)
+            # inner: E[g(u_2) | u_1] at each outer node; inner_abs: E[|g(u_2)| | u_1], so that the scale below is the
+            # integral of |f(u_1) g(u_2)|, the size the inner integral's rounding is relative to (c near 0 cancels
+            # inside it: E[tanh(u_2) | u_1] is rounding of order 1e-16 then, not a small exact value)
             if s == 0:
                 inner = g(root * c * z1)
+                inner_abs = np.abs(inner)
             elif not points_u:
                 z2, w2 = _nodes((), piece)
                 u2 = root * (c * z1[:, None] + s * z2[None, :])
-                inner = g(u2) @ (w2 * _density(z2))
+                values, inner_weights = g(u2), w2 * _density(z2)
+                inner, inner_abs = values @ inner_weights, np.abs(values) @ inner_weights
             else:
-                inner = np.empty_like(z1)
+                inner, inner_abs = np.empty_like(z1), np.empty_like(z1)
                 for i, zi in enumerate(z1):
                     z2, w2 = _nodes([(k / root - c * zi) / s for k in points_u], piece)
-                    inner[i] = np.dot(w2 * _density(z2), g(root * (c * zi + s * z2)))
+                    values, inner_weights = g(root * (c * zi + s * z2)), w2 * _density(z2)
+                    inner[i], inner_abs[i] = np.dot(inner_weights, values), np.dot(inner_weights, np.abs(values))
             terms = weight1 * f1 * inner
-            value, scale = float(np.sum(terms)), float(np.sum(np.abs(terms)))
+            value = float(np.sum(terms))
+            scale = float(np.sum(np.abs(weight1 * f1) * inner_abs))
         if not math.isfinite(value):
             raise MeanFieldError(f"a Gaussian moment at q = {q:.6g}, c = {c:.6g} is not finite")
         return value, scale

@@ -174,6 +174,53 @@ def test_large_q_star_is_resolved():
     assert _close(point.chi1, 1e6 * _mp_gauss(lambda u: mpmath.sech(u) ** 4, q), rel=1e-10)
 
 
+def _last_bit_noise(fn):
+    """``fn`` with its last bit flipped at pseudo-random points (a hash of each argument's bits): what another
+    CPU's or libm's tanh gives (AVX-512 NumPy's tanh differs from AVX2's there)."""
+
+    def noisy(u):
+        u = np.asarray(u, dtype=float)
+        flip = (u.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(63)
+        return fn(u) * (1 + (2.0 * flip - 1) * 2.0**-53)
+
+    return noisy
+
+
+def test_a_pair_moment_that_cancels_inside_resolves_whatever_the_last_bit():
+    """At c near 0 E[tanh(u_2) | u_1] is rounding (1e-16), not a small exact value: the check that two rules agree
+    is relative to the integral of |f(u_1) g(u_2)|, not of |f(u_1) E[g(u_2) | u_1]| (which made the check demand
+    agreement to 1e-24 and fail on a CPU whose tanh rounds otherwise)."""
+    from derive.pairquad import pair_expect
+
+    for fn in (np.tanh, _last_bit_noise(np.tanh)):
+        for q, c in ((999202.0, 5e-16), (1e4, 1e-12), (50.0, -3e-14)):
+            value = pair_expect(fn, fn, q, c)
+            exact = 2 / math.pi * math.asin(c)  # E[sign sign]: tanh(sqrt(q) z) is sign(z) up to 1/sqrt(q) here
+            assert abs(value - exact) <= 1e-15 + abs(exact), (q, c, value)
+
+
+def test_newton_for_the_edge_accepts_steps_at_the_quadratures_rounding(monkeypatch):
+    """Float64 Newton steps settle into a 2-cycle of about 1e-15 when the quadratures' rounding differs by an ulp
+    (seen at sigma_b^2 = 0.04219 on an AVX-512 CPU); that is converged for the 13 digits this route gives."""
+    exact = [float(v) for v in mf.critical_sigma_w2("tanh", 0.04219, digits=12)]
+    calls = iter(range(10**9))
+    real = mf.expect
+
+    def noisy(g, q, kinks_t=()):  # alternating +-3 ulp: a quadrature whose rounding moves with its argument
+        return real(g, q, kinks_t) * (1 + (-1) ** next(calls) * 3 * 2.0**-52)
+
+    monkeypatch.setattr(mf, "expect", noisy)
+    s, q = mf.critical_sigma_w2("tanh", 0.04219, digits=12)
+    assert abs(s - exact[0]) <= 1e-13 * exact[0] and abs(q - exact[1]) <= 1e-13 * exact[1]
+
+
+def test_the_edge_of_chaos_is_found_at_every_bias_the_phase_diagram_draws():
+    from montecarlo.meanfield_figures import ACTIVATION, EDGE_B2
+
+    edges = [float(mf.critical_sigma_w2(ACTIVATION, b2, digits=12)[0]) for b2 in EDGE_B2]
+    assert all(b > a for a, b in zip(edges[:-1], edges[1:], strict=True))  # sigma_w^2 at the edge grows with sigma_b^2
+
+
 def test_a_kink_at_zero_uses_both_slopes_when_q_star_is_zero():
     """q* = 0 with a kink at 0: chi_1 = sigma_w^2 (phi'(0+)^2 + phi'(0-)^2)/2, not one side's slope."""
     assert mf.analyse("relu6", 1, 0).chi1 == sp.Rational(1, 2)
