@@ -19,8 +19,9 @@ Measures (issue targets in brackets):
                 bytecode written), every usable CPU (the scripts get one BLAS thread, as every run here:
                 a second one made the NumPy script slower): with
                 --samples 1000 [about 1 s], and with --precision 0.01 beside a hand-written NumPy and
-                PyTorch script reaching the same 99.9% Student-t half-width on the same quantity, medians
-                of runs taking turns with the NumPy scripts [initvar faster]; a lenient NumPy script (the
+                PyTorch script reaching the same 99.9% Student-t half-width on the same quantity, runs
+                taking turns with the NumPy scripts [initvar faster than both: a lower median, and faster in
+                so many rounds that a sign test, paired by round, gives p < 0.01]; a lenient NumPy script (the
                 normal quantile, whose 16-replication interval covers 99.5%) is timed for reference
   against REV   the main job (every core) of commit REV, checked out into a temporary worktree and run with
                 the same Python and libraries, then this checkout's: the ratio carries a target measured on
@@ -39,6 +40,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402, F401
 import statistics  # noqa: E402
@@ -310,8 +312,8 @@ def _with_quantiles(script: str, most: int = 200) -> str:
 
 
 def _interleaved(commands: dict, rounds: int, env=None) -> dict:
-    """{name: sorted wall times} of each command run ``rounds`` times, the commands taking turns in every round,
-    so that a busy moment of a shared machine falls on all of them alike."""
+    """{name: wall times, round by round} of each command run ``rounds`` times, the commands taking turns in
+    every round, so that a busy moment of a shared machine falls on all of them alike."""
     times = {name: [] for name in commands}
     for _ in range(rounds):
         for name, args in commands.items():
@@ -320,7 +322,18 @@ def _interleaved(commands: dict, rounds: int, env=None) -> dict:
             times[name].append(time.perf_counter() - start)
             if proc.returncode not in (0, 1):
                 raise RuntimeError(f"{name} failed: {proc.stderr[-500:]}")
-    return {name: sorted(values) for name, values in times.items()}
+    return times
+
+
+def _sign_test(ours, theirs) -> tuple[int, int, float]:
+    """Rounds in which ``ours`` took less time than ``theirs`` (paired by round), rounds compared (ties left out),
+    and the one-sided sign test's p-value: the chance of that many wins or more if neither were faster."""
+    wins = sum(a < b for a, b in zip(ours, theirs, strict=True))
+    n = wins + sum(a > b for a, b in zip(ours, theirs, strict=True))
+    return wins, n, sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
+
+
+FASTER_P = 0.01  # the sign test's p-value below which "faster" is claimed (a median ahead by noise is not)
 
 
 def _script_reached(code, env=None) -> float:
@@ -368,17 +381,25 @@ def bench_one_check():
         result = json.loads(Path(tmp, "results.json").read_text())["checks"][0]
         reached = (result["ci_high"] - result["ci_low"]) / 2 / abs(result["theory"])
     t_iv, t_np, t_lenient = (statistics.median(runs[name]) for name in ("initvar", "numpy", "lenient"))
-    row("one check: verify --precision 0.01 (median)", t_iv, "s", "[faster than both]")
-    print(f"{'':<46} (best {runs['initvar'][0]:.3f} s; half-width reached: {100 * reached:.2f}% of the theory)")
+    tests = {name: _sign_test(runs["initvar"], runs[name]) for name in ("numpy", "lenient")}
+    met = all(t_iv < statistics.median(runs[name]) and p < FASTER_P for name, (_, _, p) in tests.items())
+    row("one check: verify --precision 0.01 (median)", t_iv, "s", f"[faster than both: {'met' if met else 'NOT met'}]")
+    print(f"{'':<46} (best {min(runs['initvar']):.3f} s; half-width reached: {100 * reached:.2f}% of the theory)")
     row("one check: hand-written NumPy script, 1%", t_np, "s", "", ratio=t_np / t_iv)
     reached_np = _script_reached(numpy_script, env=env)
+    wins, n, p = tests["numpy"]
     print(
-        f"{'':<46} (best {runs['numpy'][0]:.3f} s; half-width reached: {100 * reached_np:.2f}% with Student's t;"
-        f" ratio: its median / initvar's; {ONE_CHECK_ROUNDS} rounds, taking turns)"
+        f"{'':<46} (best {min(runs['numpy']):.3f} s; half-width reached: {100 * reached_np:.2f}% with Student's t;"
+        f" ratio: its median / initvar's; {ONE_CHECK_ROUNDS} rounds, taking turns; initvar faster in {wins} of"
+        f" {n}, sign test p = {p:.2g})"
     )
     row("  the same with the normal quantile (lenient)", t_lenient, "s", "", ratio=t_lenient / t_iv)
     reached_lenient = _script_reached(LENIENT_NUMPY_SCRIPT, env=env)
-    print(f"{'':<46} (best {runs['lenient'][0]:.3f} s; {100 * reached_lenient:.2f}% of an interval covering 99.5%)")
+    wins, n, p = tests["lenient"]
+    print(
+        f"{'':<46} (best {min(runs['lenient']):.3f} s; {100 * reached_lenient:.2f}% of an interval covering 99.5%;"
+        f" initvar faster in {wins} of {n}, p = {p:.2g})"
+    )
     try:
         import torch  # noqa: F401
     except ImportError:
