@@ -6,8 +6,13 @@ as it was before or complete. Files initvar did not write are never touched or d
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
+
+#: What stops a run: held back while a batch's files are renamed into place (microseconds), then acted on.
+_STOP_SIGNALS = frozenset(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 class OutputError(OSError):
@@ -89,7 +94,10 @@ class Batch:
     """Write several files all-or-nothing: every file goes to a temporary file first, and only when
     all of them are written (and flushed) are they renamed into place. A failure (a full disk, say)
     or an interruption before that point removes the temporary files and leaves the targets as they
-    were; after it, each target is complete.
+    were. The renames themselves are all-or-nothing too: each existing target is kept under a second
+    name (a hard link) until every rename has succeeded, so that one that fails (a target that is a
+    folder, say) puts the targets renamed before it back as they were; Ctrl-C, SIGTERM and SIGHUP wait
+    until the renames are done.
 
         with Batch() as batch:
             batch.write_text(out / "a.tex", text_a)
@@ -124,22 +132,70 @@ class Batch:
 
     def __exit__(self, kind, value, traceback):
         if kind is None:
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
             try:
-                while self._pending:
-                    tmp, target = self._pending[0]
-                    os.replace(tmp, target)
-                    self._pending.pop(0)
-                return False
-            except OSError as exc:
-                self._discard()
-                raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+                self._commit()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            return False
         self._discard()
         return False
 
+    def _commit(self) -> None:
+        """Rename every temporary file onto its target, or, when one rename fails, none (see the class)."""
+        kept: list[tuple[Path, str | None]] = []  # (target, the second name of its old contents: see _keep)
+        target = None
+        try:
+            for _, target in self._pending:
+                kept.append((target, _keep(target)))
+            for done, (tmp, target) in enumerate(self._pending):
+                os.replace(tmp, target)
+                self._pending[done] = (None, target)
+        except OSError as exc:
+            for (tmp, target_), (_, old) in zip(self._pending, kept, strict=False):
+                with contextlib.suppress(OSError):
+                    if tmp is None and old is None:  # renamed, and new: away again
+                        os.unlink(target_)
+                    elif tmp is None and old:  # renamed: back to its old contents
+                        os.replace(old, target_)
+                    elif old:  # not renamed: its second name is not needed
+                        os.unlink(old)
+            self._discard()
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        for _, old in kept:
+            if old:
+                with contextlib.suppress(OSError):
+                    os.unlink(old)
+        self._pending.clear()
+
     def _discard(self):
         for tmp, _ in self._pending:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         self._pending.clear()
+
+
+_UNKEPT = ""  # a target whose old contents could not be kept (a filesystem without hard links)
+
+
+def _keep(target: Path) -> str | None:
+    """A second name (a hard link, ``.NAME.RANDOM.old``) for ``target``'s current contents; None when it does
+    not exist, ``_UNKEPT`` when the filesystem cannot link it (its rename then cannot be undone, as before);
+    IsADirectoryError when it is a folder, onto which no file can be renamed."""
+    if not os.path.lexists(target):
+        return None
+    if os.path.isdir(target) and not os.path.islink(target):
+        raise IsADirectoryError(21, "Is a directory", str(target))
+    for _ in range(100):
+        old = os.path.join(target.parent, f".{target.name}.{os.urandom(6).hex()}.old")
+        try:
+            os.link(target, old, follow_symlinks=False)
+            return old
+        except FileNotFoundError:
+            return None
+        except FileExistsError:
+            continue
+        except OSError:
+            return _UNKEPT
+    return _UNKEPT

@@ -476,3 +476,94 @@ def test_the_help_width_is_measured_for_each_command_line(monkeypatch):
         monkeypatch.setenv("COLUMNS", columns)
         widths.append(cli.build_parser("verify")._get_formatter()._width)
     assert widths == [58, 148]
+
+
+def _names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_batch_whose_last_rename_fails_leaves_every_target_as_it_was(tmp_path):
+    """A folder where the batch's third file belongs: nothing is renamed (the folder is found before any
+    rename); the first target keeps its old contents, the second is not created, nothing is left beside them."""
+    from montecarlo import writer
+
+    (tmp_path / "results.json").write_text("old")
+    (tmp_path / "results_table.tex").mkdir()
+    with pytest.raises(writer.OutputError, match="results_table.tex: Is a directory"):
+        with writer.Batch() as batch:
+            for name in ("results.json", "results.csv", "results_table.tex"):
+                batch.write_text(tmp_path / name, "new")
+    assert (tmp_path / "results.json").read_text() == "old"
+    assert _names(tmp_path) == ["results.json", "results_table.tex"]
+
+
+def test_a_rename_that_fails_midway_puts_the_renamed_targets_back(tmp_path, monkeypatch):
+    """A rename that fails after others succeeded (a full or vanished folder, say): those are undone, the old
+    contents back under their names (kept as hard links until the batch is done), the new files gone."""
+    import os
+
+    from montecarlo import writer
+
+    (tmp_path / "a.json").write_text("old a")
+    (tmp_path / "c.tex").write_text("old c")
+    real, calls = os.replace, []
+
+    def failing_third(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_third)
+    with pytest.raises(writer.OutputError, match="c.tex: No space left on device"):
+        with writer.Batch() as batch:
+            for name in ("a.json", "b.csv", "c.tex"):
+                batch.write_text(tmp_path / name, f"new {name}")
+    assert (tmp_path / "a.json").read_text() == "old a" and (tmp_path / "c.tex").read_text() == "old c"
+    assert _names(tmp_path) == ["a.json", "c.tex"]
+    monkeypatch.setattr(os, "replace", real)
+    with writer.Batch() as batch:  # and when every rename succeeds, nothing but the targets is left
+        for name in ("a.json", "b.csv", "c.tex"):
+            batch.write_text(tmp_path / name, f"new {name}")
+    assert [(tmp_path / n).read_text() for n in ("a.json", "b.csv", "c.tex")] == [
+        "new a.json",
+        "new b.csv",
+        "new c.tex",
+    ]
+    assert _names(tmp_path) == ["a.json", "b.csv", "c.tex"]
+
+
+def test_ctrl_c_during_the_renames_waits_until_they_are_done(tmp_path, monkeypatch):
+    """Ctrl-C arriving between two renames is acted on after the last: every target new, nothing left beside."""
+    import os
+    import signal
+
+    from montecarlo import writer
+
+    real = os.replace
+
+    def interrupted(src, dst):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with writer.Batch() as batch:
+            for name in ("a.json", "b.csv", "c.tex"):
+                batch.write_text(tmp_path / name, "new")
+    assert [(tmp_path / n).read_text() for n in ("a.json", "b.csv", "c.tex")] == ["new"] * 3
+    assert _names(tmp_path) == ["a.json", "b.csv", "c.tex"]
+
+
+def test_verify_into_a_folder_whose_table_is_a_folder_keeps_the_old_results(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text("an earlier run's\n")
+    (out / "results_table.tex").mkdir()
+    code, _, err = run_main(
+        ["verify", "--only", "forward-variance/normal/n16", "--samples", "2000", "--out", str(out)], capsys
+    )
+    assert_usage_error(code, err)
+    assert "results_table.tex" in err
+    assert (out / "results.json").read_text() == "an earlier run's\n"
+    assert _names(out) == ["results.json", "results_table.tex"]
