@@ -475,6 +475,16 @@ def validate(args) -> None:
                 file=sys.stderr,
             )
             args.jobs = cpus
+    spec = getattr(args, "scheduler", None) or ""
+    count = spec.removeprefix("local-cluster:") if spec.startswith("local-cluster:") else ""
+    if count.isascii() and count.isdigit() and int(count) > (cpus := process.usable_cpus()):
+        # a local cluster runs its workers here: more than the CPUs only crowds them (the parser checked the form)
+        print(
+            f"initvar: --scheduler {spec} capped at local-cluster:{cpus}, the CPUs this process can use (results "
+            "do not depend on it)",
+            file=sys.stderr,
+        )
+        args.scheduler = f"local-cluster:{cpus}"
 
 
 def _dispatch(args, argv) -> int:

@@ -91,6 +91,26 @@ def test_jobs_beyond_the_cpus_is_capped_with_a_note(tmp_path, capsys):
     assert jobs.worker_count(type("A", (), {"jobs": None})()) == cpus
 
 
+@pytest.mark.parametrize("count", ["400", "1024", "3"])
+def test_a_local_cluster_beyond_the_cpus_is_capped_with_a_note(count, capsys, monkeypatch):
+    """local-cluster:N starts N worker processes here: above the usable CPUs it is capped with a note, as --jobs
+    (a hostile review saw local-cluster:400 start 131 processes, a load of 93 and 5,000 lines of warnings)."""
+    from initvar import cli, process
+
+    monkeypatch.setattr(process, "usable_cpus", lambda: 2)
+    args = cli.build_parser("verify").parse_args(["verify", "--scheduler", f"local-cluster:{count}", "--out", "o"])
+    cli.validate(args)
+    assert args.scheduler == "local-cluster:2"
+    assert _one_line(capsys.readouterr().err) == (
+        f"initvar: --scheduler local-cluster:{count} capped at local-cluster:2, the CPUs this process can use "
+        "(results do not depend on it)"
+    )
+    for kept in ("local-cluster:2", "local-cluster:1", "tcp://10.0.0.1:8786"):
+        args = cli.build_parser("verify").parse_args(["verify", "--scheduler", kept, "--out", "o"])
+        cli.validate(args)
+        assert args.scheduler == kept and capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     "argv, expected",
     [
