@@ -315,12 +315,72 @@ def from_replications(values, samples_per_replication: int, confidence: float = 
     if not np.all(np.isfinite(values)):
         raise ValueError("a replication produced a non-finite value")
     r = values.size
-    mean = float(values.mean())
-    stderr = float(values.std(ddof=1) / np.sqrt(r))
+    return _t_estimate(
+        float(values.mean()), float(values.std(ddof=1) / np.sqrt(r)), r, samples_per_replication, confidence
+    )
+
+
+def _t_estimate(value: float, stderr: float, r: int, samples_per_replication: int, confidence: float) -> Estimate:
     quantile = student_t_quantile(0.5 + confidence / 2, r - 1)
     return Estimate(
-        mean, stderr, mean - quantile * stderr, mean + quantile * stderr, r, r * samples_per_replication, confidence
+        value, stderr, value - quantile * stderr, value + quantile * stderr, r, r * samples_per_replication, confidence
     )
+
+
+class Moments:
+    """The count, mean vector and co-moment matrix (sum of outer products of deviations from the mean) of
+    replication vectors, folded in block by block (Chan, Golub and LeVeque's update for a union of two
+    samples): all :func:`from_moments` and :func:`from_function_of_moments` need, in memory that does not
+    grow with the number of replications. The bytes of the result depend on the blocks' order: fold them in
+    replication order. A non-finite value is remembered, and refused by the estimates, as by
+    :func:`from_replications`."""
+
+    __slots__ = ("n", "mean", "comoment", "finite")
+
+    def __init__(self):
+        self.n, self.mean, self.comoment, self.finite = 0, None, None, True
+
+    def add(self, values) -> None:
+        """Fold in a block of replications: an R x k array (or R values)."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[:, None]
+        if not values.shape[0]:
+            return
+        if not np.all(np.isfinite(values)):
+            self.finite = False
+            return
+        r = values.shape[0]
+        mean = values.mean(axis=0)
+        centred = values - mean
+        comoment = np.einsum("ij,ik->jk", centred, centred)  # not BLAS: the same bytes whatever its threads
+        if not self.n:
+            self.n, self.mean, self.comoment = r, mean, comoment
+            return
+        n = self.n + r
+        delta = mean - self.mean
+        self.comoment = self.comoment + comoment + np.multiply.outer(delta, delta) * (self.n * r / n)
+        self.mean = self.mean + delta * (r / n)
+        self.n = n
+
+    def _checked(self) -> None:
+        if self.n < 2:
+            raise ValueError("need at least two replications")
+        if not self.finite:
+            raise ValueError("a replication produced a non-finite value")
+
+    def covariance(self):
+        """The replications' sample covariance matrix (ddof 1)."""
+        self._checked()
+        return self.comoment / (self.n - 1)
+
+
+def from_moments(moments: Moments, samples_per_replication: int, confidence: float = 0.999, column: int = -1):
+    """:func:`from_replications` of one column of the replications folded into ``moments``."""
+    moments._checked()
+    r = moments.n
+    variance = max(0.0, float(moments.comoment[column, column]) / (r - 1))
+    return _t_estimate(float(moments.mean[column]), math.sqrt(variance / r), r, samples_per_replication, confidence)
 
 
 def holm(p_values, level: float) -> tuple[list[float], list[bool]]:
@@ -350,9 +410,17 @@ def from_function_of_means(values, statistic, samples_per_replication: int, conf
         raise ValueError("need at least two replications of a vector")
     if not np.all(np.isfinite(values)):
         raise ValueError("a replication produced a non-finite value")
-    r = values.shape[0]
-    mean = values.mean(axis=0)
     cov = np.atleast_2d(np.cov(values, rowvar=False, ddof=1))
+    return _delta_method(values.mean(axis=0), cov, values.shape[0], statistic, samples_per_replication, confidence)
+
+
+def from_function_of_moments(moments: Moments, statistic, samples_per_replication: int, confidence: float = 0.999):
+    """:func:`from_function_of_means` of the replications folded into ``moments``."""
+    cov = moments.covariance()
+    return _delta_method(moments.mean, cov, moments.n, statistic, samples_per_replication, confidence)
+
+
+def _delta_method(mean, cov, r: int, statistic, samples_per_replication: int, confidence: float) -> Estimate:
     value = float(statistic(mean))
     se_mean = np.sqrt(np.diag(cov) / r)
     grad = np.zeros(mean.size)
@@ -367,7 +435,4 @@ def from_function_of_means(values, statistic, samples_per_replication: int, conf
     stderr = float(np.sqrt(max(0.0, grad @ cov @ grad) / r))
     if not np.isfinite(value) or not np.isfinite(stderr):
         raise ValueError("the statistic of the replication means is not finite")
-    quantile = student_t_quantile(0.5 + confidence / 2, r - 1)
-    return Estimate(
-        value, stderr, value - quantile * stderr, value + quantile * stderr, r, r * samples_per_replication, confidence
-    )
+    return _t_estimate(value, stderr, r, samples_per_replication, confidence)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .estimate import from_function_of_means, from_replications, holm, student_t_quantile
+from .estimate import Moments, from_function_of_moments, from_moments, holm, student_t_quantile
 from .executor import LocalPool
 
 CHUNK = 8  # replications per task; results do not depend on it
@@ -183,12 +183,34 @@ def _replications(check, samples: int | None) -> int:
     return max(2, math.ceil(samples / check.batch))
 
 
-def _execute(tasks, ntasks: int, executor, stat, collected, progress, count):
-    """Run ``ntasks`` tasks from the iterator ``tasks`` on ``executor`` into ``collected``."""
+class _Fold:
+    """One check's replications as they arrive, folded into :class:`~montecarlo.estimate.Moments` in replication
+    order (blocks that arrive early wait in ``early``: at most the executor's tasks in flight), so that memory
+    does not grow with the replications and the bytes do not depend on who computed which, or when."""
+
+    def __init__(self):
+        self.moments, self.early, self.next = Moments(), {}, 0
+
+    def put(self, start: int, values) -> None:
+        self.early[start] = values
+        while self.next in self.early:
+            block = self.early.pop(self.next)
+            self.moments.add(block)
+            self.next += len(block)
+
+    def settled(self) -> Moments:
+        """The moments of every replication so far; RuntimeError if one is missing (an executor lost it)."""
+        if self.early:
+            raise RuntimeError(f"replications {self.next} and on were not all returned")
+        return self.moments
+
+
+def _execute(tasks, ntasks: int, executor, stat, folds, progress, count):
+    """Run ``ntasks`` tasks from the iterator ``tasks`` on ``executor`` into ``folds`` (a :class:`_Fold` by id)."""
 
     def take(result):
         check_id, start, values = result
-        collected[check_id][start] = values
+        folds[check_id].put(start, values)
         if progress:
             progress(1, count)
 
@@ -244,13 +266,13 @@ def _total(spans) -> int:
     return sum(_count(first, total) for _, first, total in spans)
 
 
-def _run_stage(spans, seed, executor, stat, collected, progress, done: int, later: int) -> int:
+def _run_stage(spans, seed, executor, stat, folds, progress, done: int, later: int) -> int:
     """Run replications [first, total) of each (check id, first, total) in ``spans``; the progress
     total is ``done`` + this stage + ``later``. Returns ``done`` + this stage's task count."""
     ntasks = _total(spans)
     tasks = itertools.chain.from_iterable(_chunks(ident, first, total, seed) for ident, first, total in spans)
     if ntasks:
-        _execute(tasks, ntasks, executor, stat, collected, progress, done + ntasks + later)
+        _execute(tasks, ntasks, executor, stat, folds, progress, done + ntasks + later)
     return done + ntasks
 
 
@@ -276,14 +298,14 @@ def _unit(check):
     return unit
 
 
-def _estimate(check, values):
-    """The check's estimate from its replications: the mean of the last entry, or, for a check with a
+def _estimate(check, moments: Moments):
+    """The check's estimate from its replications' moments: the mean of the last entry, or, for a check with a
     ``statistic`` (a function of the replications' mean vector, e.g. a ratio), that statistic with its
     delta-method interval."""
     statistic = getattr(check, "statistic", None)
     if statistic is None:
-        return from_replications(values[:, -1], check.batch, CONFIDENCE)
-    return from_function_of_means(values, statistic, check.batch, CONFIDENCE)
+        return from_moments(moments, check.batch, CONFIDENCE)
+    return from_function_of_moments(moments, statistic, check.batch, CONFIDENCE)
 
 
 def max_replications(check) -> int:
@@ -297,21 +319,19 @@ def max_replications(check) -> int:
     return check.replications * CAP_MARGIN * round((getattr(check, "target", 0.01) / MIN_PRECISION) ** 2)
 
 
-def _needed_replications(check, values, precision: float) -> int:
+def _needed_replications(check, moments: Moments, precision: float) -> int:
     """Stein's two-stage rule: R such that the 99.9% half-width is at most ``precision`` x |theory|,
-    from the standard deviation of the replications ``values`` collected so far (for a check with a
+    from the standard deviation of the replications collected so far (their ``moments``; for a check with a
     ``statistic``, its delta-method standard error scaled to one replication) and the Student-t quantile of
-    their degrees of freedom (capped at :func:`max_replications`); ``len(values)`` when they meet the
+    their degrees of freedom (capped at :func:`max_replications`); as many as there are when they meet the
     target already."""
-    if getattr(check, "statistic", None) is None:
-        spread = float(np.std(values[:, -1], ddof=1))
-    else:  # the statistic's standard error, scaled to one replication
-        spread = _estimate(check, values).stderr * math.sqrt(len(values))
-    quantile = student_t_quantile(0.5 + CONFIDENCE / 2, len(values) - 1)
+    have = moments.n
+    spread = _estimate(check, moments).stderr * math.sqrt(have)
+    quantile = student_t_quantile(0.5 + CONFIDENCE / 2, have - 1)
     target = precision * abs(float(check.theory()))
     if target == 0 or spread == 0:
-        return len(values)
-    return int(min(max(len(values), math.ceil((quantile * spread / target) ** 2)), max_replications(check)))
+        return have
+    return int(min(max(have, math.ceil((quantile * spread / target) ** 2)), max_replications(check)))
 
 
 def run(
@@ -335,19 +355,18 @@ def run(
     pool = executor if executor is not None else LocalPool(jobs)
     stat = [c for c in checks if c.kind == "statistical"]
     exact = [c for c in checks if c.kind == "exact"]
-    collected: dict[str, dict[int, np.ndarray]] = {c.id: {} for c in stat}
+    folds = {c.id: _Fold() for c in stat}
     if precision is None:
         # Checks sized by the two-stage rule by default (their spread depends on the activation) run
         # a pilot here and the rest after it; the others run their fixed replications.
         staged = [c for c in stat if c.two_stage and samples is None]
         fixed = [c for c in stat if c not in staged]
         first = [(c.id, 0, _replications(c, samples)) for c in fixed] + [(c.id, 0, STAGED_PILOT) for c in staged]
-        done = _run_stage(first, seed, pool, stat, collected, progress, 0, len(exact))
+        done = _run_stage(first, seed, pool, stat, folds, progress, 0, len(exact))
         rest = []
         for c in staged:
-            values = np.concatenate([collected[c.id][k] for k in sorted(collected[c.id])])
-            rest.append((c.id, STAGED_PILOT, _needed_replications(c, values, DEFAULT_PRECISION)))
-        _run_stage(rest, seed, pool, stat, collected, progress, done, len(exact))
+            rest.append((c.id, STAGED_PILOT, _needed_replications(c, folds[c.id].settled(), DEFAULT_PRECISION)))
+        _run_stage(rest, seed, pool, stat, folds, progress, done, len(exact))
     else:
         # Stein's rule, stage after stage, over each check's finest replication unit: a pilot, then each
         # stage sized from everything collected so far, until what is collected meets the target (or
@@ -357,29 +376,28 @@ def run(
         # quarter of the final replications, the last stage overshoots by a few percent, and the
         # half-width reached is at most the target and near it.
         units = [_unit(c) for c in stat]
-        collected = {u.id: {} for u in units}
+        folds = {u.id: _Fold() for u in units}
         stage = [(u.id, 0, PILOT) for u in units]
         done = 0
         while stage:
-            done = _run_stage(stage, seed, pool, stat, collected, progress, done, len(exact))
+            done = _run_stage(stage, seed, pool, stat, folds, progress, done, len(exact))
             stage = []
             for u in units:
-                have = sum(len(v) for v in collected[u.id].values())
-                values = np.concatenate([collected[u.id][k] for k in sorted(collected[u.id])])
-                needed = _needed_replications(u, values, precision)
-                if needed > have:
-                    stage.append((u.id, have, min(needed, GROWTH * have)))
-    count = sum(len(v) for v in collected.values()) + len(exact)
+                moments = folds[u.id].settled()
+                needed = _needed_replications(u, moments, precision)
+                if needed > moments.n:
+                    stage.append((u.id, moments.n, min(needed, GROWTH * moments.n)))
+    count = sum(fold.settled().n for fold in folds.values()) + len(exact)
 
     results, controls, profiles = [], [], {}
     p_main, p_ctrl = [], []
     for check in stat:
         unit = check if precision is None else _unit(check)
-        values = np.concatenate([collected[unit.id][k] for k in sorted(collected[unit.id])])
-        est = _estimate(unit, values)
+        moments = folds[unit.id].settled()
+        est = _estimate(unit, moments)
         if check.profile:
             profiles[check.id] = [
-                from_replications(values[:, i], unit.batch, CONFIDENCE) for i in range(values.shape[1])
+                from_moments(moments, unit.batch, CONFIDENCE, column=i) for i in range(moments.mean.size)
             ]
         theory, wrong = float(check.theory()), float(check.control())
         p_main.append(est.p_value(theory))
