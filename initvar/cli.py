@@ -86,9 +86,16 @@ def _one_catalogue_search():
         argparse._, argparse.ngettext = saved
 
 
+def _plain(text: str) -> str:
+    """``text`` if it is written as numbers are on a command line, in ASCII with no ``_`` (Python's int() and
+    float() also read Arabic-Indic digits and ``1_0``); else a string that no number parses, so that the caller
+    refuses ``text`` with its own message."""
+    return text if text.isascii() and "_" not in text else "not a number"
+
+
 def _positive_int(text: str) -> int:
     try:
-        value = int(text)
+        value = int(_plain(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value <= 0:
@@ -100,7 +107,7 @@ def _positive_int(text: str) -> int:
 
 def _nonneg_int(text: str) -> int:
     try:
-        value = int(text)
+        value = int(_plain(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
     if value < 0:
@@ -110,7 +117,7 @@ def _nonneg_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     try:
-        value = float(text)
+        value = float(_plain(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:

@@ -69,6 +69,12 @@ def assert_usage_error(code, err):
         ["propagate", "--activation", "relu", "--std", "1", "--width", "8"],
         ["propagate", "--activation", "relu", "--std", "1", "--var", "1", "--width", "8", "--depth", "2"],
         ["propagate", "--activation", "relu", "--std", "1", "--width", "100000", "--depth", "2"],
+        # numbers as a command line writes them: ASCII digits, no underscores (int() and float() take both)
+        ["propagate", "--activation", "relu", "--std", "\u0663", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1_0", "--width", "8", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1", "--width", "\u0661\u0666", "--depth", "2"],
+        ["propagate", "--activation", "relu", "--std", "1", "--width", "8", "--depth", "2", "--seed", "\u0663"],
+        ["verify", "--only", "init/", "--jobs", "\u0663"],
         [
             "propagate",
             "--activation-expr",

@@ -13,6 +13,7 @@ import pytest
 
 from initvar.cli import main
 from initvar.commands import propagate
+from initvar.errors import UsageError
 
 
 def run_main(argv, capsys):
@@ -72,6 +73,12 @@ def test_memory_sizes():
     assert propagate.memory_size("500MB") == 500 * 10**6
     assert propagate.memory_size("1.5G") == int(1.5 * 2**30)
     assert propagate.memory_size("4096") == 4096
+    # up to the 1 EiB the message names (a hostile review found 1EiB and 100PB refused as unreadable)
+    assert propagate.memory_size("1EiB") == 2**60 and propagate.memory_size("100PB") == 100 * 10**15
+    assert propagate.memory_size("2P") == 2 * 2**50
+    for text in ("2EiB", "0.5", "1 ZiB", "5XB"):
+        with pytest.raises(UsageError):
+            propagate.memory_size(text)
 
 
 def _peak(depth, chunk, width=256, samples=600, name="tanh"):

@@ -34,13 +34,13 @@ _FLOAT_MAX = sys.float_info.max
 _FLOAT_TINY = sys.float_info.min  # the smallest normal float64
 
 _UNITS = {"": 1, "b": 1}
-for _i, _p in enumerate("kmgt", start=1):
+for _i, _p in enumerate("kmgtpe", start=1):
     _UNITS |= {_p: 1024**_i, _p + "ib": 1024**_i, _p + "b": 1000**_i}
 
 
 def memory_size(text: str) -> int:
-    """'2GiB', '500MB', '1.5G', '4096' (bytes) -> bytes. kB/MB/GB/TB are powers of 1000; KiB/MiB/GiB/TiB
-    and the bare K/M/G/T are powers of 1024."""
+    """'2GiB', '500MB', '1.5G', '4096' (bytes) -> bytes, from 1 byte to 1 EiB. kB/MB/GB/TB/PB/EB are powers of
+    1000; KiB/MiB/GiB/TiB/PiB/EiB and the bare K/M/G/T/P/E are powers of 1024."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*", text, re.ASCII)
     if not match or match.group(2).lower() not in _UNITS or len(match.group(1)) > 20:
         raise UsageError(f"initvar propagate: --max-memory takes a size such as 2GiB or 500MB, got {text!r}")
