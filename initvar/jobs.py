@@ -89,13 +89,13 @@ def run_verify(args, out: Path | None):
 
     from .cache import check_index
 
+    begin("verify")  # selecting and building the checks is verify's too: a Ctrl-C meanwhile is named so
     checks = verify.select(getattr(args, "only", None), index=check_index(args))
     if not checks:
         raise UsageError(f"initvar verify: no check matches {args.only!r} (list: initvar verify --only '*' --json)")
     prime_checks(checks)
     if out is not None:
         out = prepare_dir(out)
-    begin("verify")
     update, close = _progress_bar("verify")
     try:
         results, profiles = verify.run(

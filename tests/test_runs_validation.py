@@ -279,3 +279,22 @@ def test_stale_lock_file_is_taken_over_and_removed(tmp_path, capsys):
     (out / lock.LOCK_NAME).write_text("initvar lock\npid 999999999\ncommand initvar verify\n")
     assert main(["verify", "--only", "init/", "--out", str(out)]) == 0, capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.json", "results_table.tex"]
+
+
+def test_an_interrupt_while_the_checks_are_selected_is_named_verify(monkeypatch):
+    """The checks are selected and built before any replication runs: a Ctrl-C then is verify's (a hostile
+    review saw 'interrupted during gains' while the progress line said 2/4 verify)."""
+    import argparse
+
+    from initvar import jobs
+    from montecarlo import verify
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verify, "select", interrupted)
+    monkeypatch.setitem(jobs.STATE, "step", None)  # restored afterwards
+    jobs.begin("gains")
+    with pytest.raises(KeyboardInterrupt):
+        jobs.run_verify(argparse.Namespace(only=None, derived_cache=False), None)
+    assert jobs.STATE["step"] == "verify"
