@@ -11,7 +11,7 @@ import os
 import signal
 from pathlib import Path
 
-#: What stops a run: held back while a batch's files are renamed into place (microseconds), then acted on.
+#: What stops a run: held while a batch's files are renamed into place (microseconds), then acted on.
 _STOP_SIGNALS = frozenset(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
@@ -132,11 +132,8 @@ class Batch:
 
     def __exit__(self, kind, value, traceback):
         if kind is None:
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-            try:
+            with _stop_signals_held():
                 self._commit()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             return False
         self._discard()
         return False
@@ -174,6 +171,30 @@ class Batch:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
         self._pending.clear()
+
+
+@contextlib.contextmanager
+def _stop_signals_held():
+    """Ctrl-C, SIGTERM and SIGHUP arriving inside are noted, and raised again once it is left, where their own
+    handlers (restored by then) act on them. Python runs its handlers in the main thread whichever thread the
+    signal reaches, so a handler is swapped, not a signal mask (a mask is one thread's: a progress bar's or
+    Dask's thread would still take the signal). Outside the main thread, where handlers cannot be set, nothing
+    is held."""
+    noted: list[int] = []
+    swapped: dict = {}
+    try:
+        for sig in _STOP_SIGNALS:
+            if signal.getsignal(sig) not in (signal.SIG_IGN, None):  # ignored on purpose (nohup): left so
+                swapped[sig] = signal.signal(sig, lambda signum, frame: noted.append(signum))
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in swapped.items():
+            signal.signal(sig, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 _UNKEPT = ""  # a target whose old contents could not be kept (a filesystem without hard links)

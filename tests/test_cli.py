@@ -540,23 +540,34 @@ def test_a_rename_that_fails_midway_puts_the_renamed_targets_back(tmp_path, monk
 
 
 def test_ctrl_c_during_the_renames_waits_until_they_are_done(tmp_path, monkeypatch):
-    """Ctrl-C arriving between two renames is acted on after the last: every target new, nothing left beside."""
+    """Ctrl-C arriving between two renames is acted on after the last: every target new, nothing left beside.
+    With another thread alive (a progress bar's, Dask's), which the kernel may hand the signal to."""
     import os
     import signal
+    import threading
 
     from montecarlo import writer
 
-    real = os.replace
+    real, renamed = os.replace, []
 
     def interrupted(src, dst):
         os.kill(os.getpid(), signal.SIGINT)
+        renamed.append(dst)
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        with writer.Batch() as batch:
-            for name in ("a.json", "b.csv", "c.tex"):
-                batch.write_text(tmp_path / name, "new")
+    done = threading.Event()
+    other = threading.Thread(target=done.wait, daemon=True)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with writer.Batch() as batch:
+                for name in ("a.json", "b.csv", "c.tex"):
+                    batch.write_text(tmp_path / name, "new")
+    finally:
+        done.set()
+        other.join()
+    assert len(renamed) == 3
     assert [(tmp_path / n).read_text() for n in ("a.json", "b.csv", "c.tex")] == ["new"] * 3
     assert _names(tmp_path) == ["a.json", "b.csv", "c.tex"]
 
