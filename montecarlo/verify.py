@@ -366,7 +366,7 @@ def run(
         rest = []
         for c in staged:
             rest.append((c.id, STAGED_PILOT, _needed_replications(c, folds[c.id].settled(), DEFAULT_PRECISION)))
-        _run_stage(rest, seed, pool, stat, folds, progress, done, len(exact))
+        done = _run_stage(rest, seed, pool, stat, folds, progress, done, len(exact))
     else:
         # Stein's rule, stage after stage, over each check's finest replication unit: a pilot, then each
         # stage sized from everything collected so far, until what is collected meets the target (or
@@ -387,7 +387,7 @@ def run(
                 needed = _needed_replications(u, moments, precision)
                 if needed > moments.n:
                     stage.append((u.id, moments.n, min(needed, GROWTH * moments.n)))
-    count = sum(fold.settled().n for fold in folds.values()) + len(exact)
+    count = done + len(exact)  # the progress total: every task run, then the exact checks
 
     results, controls, profiles = [], [], {}
     p_main, p_ctrl = [], []

@@ -434,3 +434,15 @@ def test_verify_memory_does_not_grow_with_the_replications():
     finally:
         verify._built().pop(cheap.id, None)
     assert peaks[10_000] < peaks[1_000] + 100_000, peaks
+
+
+@pytest.mark.parametrize("how", [{"samples": 200_000}, {"precision": 0.05}, {}])
+def test_the_progress_total_is_the_tasks_run_and_the_exact_checks(how):
+    """Every progress step counts one task (or one exact check), and the total it is counted against, at the
+    end, is how many steps there were."""
+    checks = verify.select("forward-variance/normal/n16") + [c for c in verify.select("init/") if c.kind == "exact"]
+    assert any(c.kind == "exact" for c in checks)
+    steps = []
+    verify.run(checks, seed=1, jobs=1, progress=lambda step, total: steps.append((step, total)), **how)
+    assert steps and all(step == 1 for step, _ in steps)
+    assert steps[-1][1] == len(steps)
