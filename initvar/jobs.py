@@ -3,6 +3,7 @@ Validation happens before anything is written; each command lives in :mod:`initv
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from montecarlo.writer import Batch, prepare_dir
@@ -214,6 +215,10 @@ def start_independent_figures(out: Path, seed: int):
     from montecarlo.executor import STOP_SIGNALS, die_with_parent
 
     theory.scheme_variance("he", 1, 1)  # derived before forking, so the child inherits it
+    # created here, not only in the child, so that this process removes it if the run writes nothing; a folder
+    # that cannot be made is the child's to report, through the pipe, as any figure it cannot write
+    with contextlib.suppress(OSError):
+        prepare_dir(out / "figures")
     parent = os.getpid()
     read_end, write_end = os.pipe()
 

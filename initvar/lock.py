@@ -18,7 +18,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from montecarlo.writer import OutputError, make_dirs, remove_empty
+from montecarlo.writer import OutputError, created_folders, make_dirs
 
 from .errors import UsageError
 
@@ -95,17 +95,15 @@ def _release(fd: int, path: Path) -> None:
 
 @contextmanager
 def hold(out: Path, command: str):
-    """Hold the lock of ``out`` (created if needed) for the body; refuse (exit 2) if another run has it."""
+    """Hold the lock of ``out`` (created if needed) for the body; refuse (exit 2) if another run has it. The
+    folders created meanwhile (``out`` itself, ``out/derivations``, ...) that are still empty at the end are
+    removed: a run that wrote nothing leaves nothing."""
     out = Path(out)
-    created = make_dirs(out)
-    try:
+    with created_folders():
+        make_dirs(out)
         fd = _acquire(out, command)
-    except BaseException:
-        remove_empty(created)
-        raise
-    try:
-        yield
-    finally:
-        if fd is not None:
-            _release(fd, out / LOCK_NAME)
-        remove_empty(created)
+        try:
+            yield
+        finally:
+            if fd is not None:
+                _release(fd, out / LOCK_NAME)

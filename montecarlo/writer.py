@@ -25,6 +25,26 @@ def prepare_dir(path: Path) -> Path:
     return Path(path)
 
 
+#: The folders make_dirs created while :func:`created_folders` collects them, outermost first (else None).
+_CREATED: list[Path] | None = None
+
+
+@contextlib.contextmanager
+def created_folders():
+    """Collect the folders :func:`make_dirs` creates in the body, and on leaving it remove those still empty,
+    innermost first: a run stopped before it wrote into a folder it created (a full disk, an interruption)
+    leaves no empty folder behind; folders it did not create are never removed."""
+    global _CREATED
+    outer, _CREATED = _CREATED, []
+    try:
+        yield
+    finally:
+        created, _CREATED = _CREATED, outer
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):  # not empty (or gone): kept
+                os.rmdir(folder)
+
+
 def make_dirs(path: Path) -> list[Path]:
     """Create ``path`` and its missing parents; return the folders this call created, outermost
     first (so that a run that ends up writing nothing can remove them again, see
@@ -53,6 +73,8 @@ def make_dirs(path: Path) -> list[Path]:
     if not os.access(path, os.W_OK | os.X_OK):
         remove_empty(created)
         raise OutputError(f"output directory {path} is not writable")
+    if _CREATED is not None:
+        _CREATED.extend(created)
     return created
 
 

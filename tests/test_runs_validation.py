@@ -298,3 +298,23 @@ def test_an_interrupt_while_the_checks_are_selected_is_named_verify(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         jobs.run_verify(argparse.Namespace(only=None, derived_cache=False), None)
     assert jobs.STATE["step"] == "verify"
+
+
+@pytest.mark.parametrize("command", [["derive"], ["verify", "--only", "init/"]])
+def test_a_run_that_writes_nothing_leaves_no_folder(command, tmp_path, capsys, monkeypatch):
+    """A disk that is full from the first file: one line, exit 2, and none of the folders the run created
+    (the output folder, derivations/) is left behind; a folder that was there before stays."""
+    from montecarlo import writer
+
+    def full(target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "_create_temporary", full)
+    out = tmp_path / "new" / "o"
+    code = main([*command, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in _one_line(err), err
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()
+    assert main([*command, "--out", str(tmp_path / "mine")]) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"] and list((tmp_path / "mine").iterdir()) == []
