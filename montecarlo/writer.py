@@ -40,9 +40,7 @@ def created_folders():
         yield
     finally:
         created, _CREATED = _CREATED, outer
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):  # not empty (or gone): kept
-                os.rmdir(folder)
+        remove_empty(created)
 
 
 def make_dirs(path: Path) -> list[Path]:
@@ -79,13 +77,12 @@ def make_dirs(path: Path) -> list[Path]:
 
 
 def remove_empty(created: list[Path]) -> None:
-    """Remove the folders ``created`` (outermost first, as :func:`make_dirs` returns them) that are
-    still empty, innermost first; a folder with anything in it is kept, and so are its parents."""
+    """Remove the folders ``created`` (outermost first, as :func:`make_dirs` returns them, or several such
+    lists one after another) that are still empty, innermost first; a folder with anything in it is kept,
+    and so are its parents (no longer empty when their turn comes)."""
     for folder in reversed(created):
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(folder)
-        except OSError:
-            return
 
 
 def write_bytes(target: Path, data: bytes) -> Path:
